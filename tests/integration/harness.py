@@ -469,7 +469,10 @@ class SlixClient(ClientXMPP):
             pytest.fail("slixmpp is not importable (apt-get install python3-slixmpp)", pytrace=False)
         super().__init__(jid, password, sasl_mech=sasl_mech)
         self.ca_certs = Path(cafile)
-        self.default_domain = HOST  # TLS server name; we connect to 127.0.0.1
+        # slixmpp resolves the host it is given; make that 127.0.0.1 only
+        # (no IPv6 - the server listens on 127.0.0.1 -, no DNS server).
+        self.use_ipv6 = False
+        self.use_aiodns = False
         self.whitespace_keepalive = False
         self.auto_reconnect = False
         self.send_initial_presence = presence
@@ -523,7 +526,9 @@ class SlixClient(ClientXMPP):
 
     # actions
     async def login(self, port: int, *, direct_tls: bool = False, timeout: float = 20.0) -> "SlixClient":
-        self.connect(("127.0.0.1", port), use_ssl=direct_tls)
+        # "localhost" is also the TLS server name the certificate is checked against.
+        self.default_port = port
+        self.connect((HOST, port), use_ssl=direct_tls)
         try:
             await asyncio.wait_for(asyncio.shield(self._ready), timeout)
         except asyncio.TimeoutError:

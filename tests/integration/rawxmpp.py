@@ -217,6 +217,16 @@ class RawXmpp:
                 return None
         return self._pending.pop(0)
 
+    def collect(self, duration: float) -> List[ET.Element]:
+        """Everything that arrives within `duration` seconds."""
+        deadline = time.monotonic() + duration
+        out = []
+        while True:
+            elem = self.recv(max(0.0, deadline - time.monotonic()))
+            if elem is None:
+                return out
+            out.append(elem)
+
     def wait_for(self, match: Matcher, timeout: Optional[float] = None) -> ET.Element:
         """Skip elements until one matches (a Clark tag or a predicate).
         Raises StreamClosed if the stream ends first, XmppProtocolError on timeout."""
