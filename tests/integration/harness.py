@@ -149,6 +149,7 @@ class XmppdServer:
 
     def __init__(self, backend: str = "sqlite", config: Optional[dict] = None) -> None:
         self.backend = backend
+        binary("xmppd")  # fail before making anything when it is missing
         self.n = next(self._serial)
         self.dir = Path(tempfile.mkdtemp(prefix="xmppd-it-"))
         self.data_dir = self.dir / "data"
