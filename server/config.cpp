@@ -42,7 +42,7 @@ void checkKeys(const YAML::Node& map, const std::string& path, const std::set<st
     }
 }
 
-int64_t asInteger(const YAML::Node& n, const std::string& path, int64_t min, int64_t max) {
+int64_t asInteger(const YAML::Node& n, const std::string& path, int64_t min, int64_t max = INT64_MAX) {
     int64_t v = 0;
     try {
         if (!n.IsScalar()) {

@@ -459,7 +459,13 @@ void C2sSession::handleAuth(const Element& auth) {
     } else if (plus) {
         cbType = "tls-server-end-point";
     }
-    scram_ = std::make_unique<sasl::ScramServer>(hash, cbType, cbData, channelBindingOffered());
+    // RFC 5802 §6 fails a 'y' flag when the server supports channel binding,
+    // which assumes a single binding type. With several (XEP-0440), a client
+    // whose only type we do not offer sends 'y' legitimately: slixmpp knows
+    // only tls-unique, which RFC 9266 retires for TLS 1.3. We accept 'y' so
+    // such clients can log in with plain SCRAM; clients that share a type with
+    // us use -PLUS and get the binding.
+    scram_ = std::make_unique<sasl::ScramServer>(hash, cbType, cbData, /*serverSupportsPlus=*/false);
     scramHash_ = hash;
     scramFirstDone_ = false;
     if (!initial) {

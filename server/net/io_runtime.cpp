@@ -2,7 +2,9 @@
 
 #include <sys/stat.h>
 
+#include <boost/asio/buffers_iterator.hpp>
 #include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/ip/v6_only.hpp>
 #include <boost/asio/local/stream_protocol.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/read.hpp>
