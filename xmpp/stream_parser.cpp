@@ -65,6 +65,13 @@ struct StreamParser::Impl {
         XML_SetStartDoctypeDeclHandler(parser, &Impl::onDoctype);
         XML_SetEntityDeclHandler(parser, &Impl::onEntityDecl);
         XML_SetParamEntityParsing(parser, XML_PARAM_ENTITY_PARSING_NEVER);
+#ifdef XMPPD_EXPAT_HAS_REPARSE_DEFERRAL
+        // Expat's reparse deferral (the CVE-2023-52425 fix) holds back a token
+        // that arrives in pieces until much more data follows: on a stream
+        // that would stall a stanza indefinitely. Our byte limit already
+        // bounds token size, which is what the deferral protects against.
+        XML_SetReparseDeferralEnabled(parser, XML_FALSE);
+#endif
         depth = 0;
         opened = false;
         paused = false;

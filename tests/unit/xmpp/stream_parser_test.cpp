@@ -210,3 +210,17 @@ TEST_CASE("namespaced attributes survive a round trip") {
     REQUIRE(events.size() == 2);
     CHECK(events[1] == "<message xml:lang='de' xmlns:ns1='urn:foo' ns1:bar='1'/>");
 }
+
+TEST_CASE("a start tag split in two chunks is reported as soon as it is complete") {
+    // Expat's reparse deferral would hold this back until much more data came.
+    const std::string header =
+        "<stream:stream xmlns:stream='http://etherx.jabber.org/streams' xmlns='jabber:client'><a/>";
+    for (size_t split = 1; split < header.size(); ++split) {
+        INFO("split at " << split);
+        Recorder rec;
+        StreamParser testling(rec, ParserLimits{});
+        CHECK_FALSE(testling.feed(header.substr(0, split)));
+        CHECK_FALSE(testling.feed(header.substr(split)));
+        CHECK(rec.events.size() == 2);
+    }
+}
