@@ -18,12 +18,18 @@ namespace sasl = xmpp::sasl;
 
 const char* toString(Accounts::Status status) {
     switch (status) {
-        case Accounts::Status::Ok: return "ok";
-        case Accounts::Status::Exists: return "account already exists";
-        case Accounts::Status::NotFound: return "no such account";
-        case Accounts::Status::BadPassword: return "wrong password";
-        case Accounts::Status::Invalid: return "invalid username, host or password";
-        case Accounts::Status::Unavailable: return "storage unavailable, try again later";
+        case Accounts::Status::Ok:
+            return "ok";
+        case Accounts::Status::Exists:
+            return "account already exists";
+        case Accounts::Status::NotFound:
+            return "no such account";
+        case Accounts::Status::BadPassword:
+            return "wrong password";
+        case Accounts::Status::Invalid:
+            return "invalid username, host or password";
+        case Accounts::Status::Unavailable:
+            return "storage unavailable, try again later";
     }
     return "?";
 }
@@ -46,16 +52,19 @@ storage::Account makeAccount(const std::string& host, const std::string& user, c
     a.host = host;
     a.username = user;
     std::string salt = sasl::randomBytes(16);
-    auto sha1 = sasl::deriveScramCredentials(ScramHash::Sha1, password, salt, static_cast<uint32_t>(iterations));
-    auto sha256 = sasl::deriveScramCredentials(ScramHash::Sha256, password, salt, static_cast<uint32_t>(iterations));
+    auto sha1 =
+        sasl::deriveScramCredentials(ScramHash::Sha1, password, salt, static_cast<uint32_t>(iterations));
+    auto sha256 =
+        sasl::deriveScramCredentials(ScramHash::Sha256, password, salt, static_cast<uint32_t>(iterations));
     a.salt = sasl::base64Encode(salt);
     a.iterations = iterations;
     a.storedKeySha1 = sasl::base64Encode(sha1.storedKey);
     a.serverKeySha1 = sasl::base64Encode(sha1.serverKey);
     a.storedKeySha256 = sasl::base64Encode(sha256.storedKey);
     a.serverKeySha256 = sasl::base64Encode(sha256.serverKey);
-    a.createdAt = std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch())
-                      .count();
+    a.createdAt =
+        std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch())
+            .count();
     return a;
 }
 
@@ -79,7 +88,8 @@ void Accounts::create(std::string username, std::string host, std::string passwo
     bool ok = pool_.submit([this, u = *user, host, p = *pass, replyTo, done](storage::Connection& c) {
         Status s;
         try {
-            s = storage::accounts::create(c, makeAccount(host, u, p, iterations_)) ? Status::Ok : Status::Exists;
+            s = storage::accounts::create(c, makeAccount(host, u, p, iterations_)) ? Status::Ok
+                                                                                   : Status::Exists;
         } catch (const storage::Error& e) {
             spdlog::error("accounts: create {}@{}: {}", u, host, e.what());
             s = Status::Unavailable;
@@ -105,8 +115,9 @@ void Accounts::changePassword(std::string username, std::string host, std::strin
     bool ok = pool_.submit([this, u = *user, host, p = *pass, replyTo, done](storage::Connection& c) {
         Status s;
         try {
-            s = storage::accounts::updateCredentials(c, makeAccount(host, u, p, iterations_)) ? Status::Ok
-                                                                                               : Status::NotFound;
+            s = storage::accounts::updateCredentials(c, makeAccount(host, u, p, iterations_))
+                    ? Status::Ok
+                    : Status::NotFound;
         } catch (const storage::Error& e) {
             spdlog::error("accounts: change password {}@{}: {}", u, host, e.what());
             s = Status::Unavailable;
@@ -118,7 +129,8 @@ void Accounts::changePassword(std::string username, std::string host, std::strin
     }
 }
 
-void Accounts::remove(std::string username, std::string host, Worker* replyTo, std::function<void(Status)> done) {
+void Accounts::remove(std::string username, std::string host, Worker* replyTo,
+                      std::function<void(Status)> done) {
     auto user = xmpp::prepLocalpart(username);
     if (!user || !isHost(host)) {
         reply(replyTo, done, Status::Invalid);
@@ -142,7 +154,8 @@ void Accounts::remove(std::string username, std::string host, Worker* replyTo, s
     }
 }
 
-void Accounts::exists(std::string username, std::string host, Worker* replyTo, std::function<void(Status)> done) {
+void Accounts::exists(std::string username, std::string host, Worker* replyTo,
+                      std::function<void(Status)> done) {
     auto user = xmpp::prepLocalpart(username);
     if (!user || !isHost(host)) {
         reply(replyTo, done, Status::Invalid);
@@ -162,7 +175,8 @@ void Accounts::exists(std::string username, std::string host, Worker* replyTo, s
     }
 }
 
-void Accounts::list(std::string host, Worker* replyTo, std::function<void(Status, std::vector<std::string>)> done) {
+void Accounts::list(std::string host, Worker* replyTo,
+                    std::function<void(Status, std::vector<std::string>)> done) {
     if (!isHost(host)) {
         reply(replyTo, done, Status::Invalid, std::vector<std::string>{});
         return;

@@ -23,14 +23,14 @@ struct Hooks;
 // is itself thread-safe). Credentials are SCRAM StoredKey/ServerKey with a
 // salt and an iteration count (RFC 5802 §3), never the password.
 class Accounts {
-public:
+  public:
     enum class Status {
         Ok,
-        Exists,        // create: the account already exists
-        NotFound,      // no such account
-        BadPassword,   // checkPassword: wrong password
-        Invalid,       // a malformed username, host or password
-        Unavailable,   // storage down or overloaded: try again later
+        Exists,       // create: the account already exists
+        NotFound,     // no such account
+        BadPassword,  // checkPassword: wrong password
+        Invalid,      // a malformed username, host or password
+        Unavailable,  // storage down or overloaded: try again later
     };
 
     Accounts(storage::Pool& pool, Hooks& hooks, std::vector<std::string> hosts, int iterations);
@@ -51,7 +51,7 @@ public:
 
     bool isHost(const std::string& host) const;
 
-private:
+  private:
     storage::Pool& pool_;
     Hooks& hooks_;
     std::vector<std::string> hosts_;

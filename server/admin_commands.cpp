@@ -34,7 +34,8 @@ void statusReply(const AdminReply& reply, Accounts::Status s, const std::string&
 
 }  // namespace
 
-void dispatchCommand(const std::vector<AdminCommand>& commands, const std::vector<std::string>& args, AdminReply reply) {
+void dispatchCommand(const std::vector<AdminCommand>& commands, const std::vector<std::string>& args,
+                     AdminReply reply) {
     const std::string& name = args.front();
     for (const auto& c : commands) {
         if (c.name != name) {
@@ -75,7 +76,9 @@ void registerCoreCommands(ModuleHost& host, AdminContext ctx) {
                                       std::to_string(now - info->startedAt) + " s)\n");
                      }});
     host.addCommand(
-        {"stats", {}, "Sessions, users and queue gauges (bytes waiting per session, storage jobs waiting)",
+        {"stats",
+         {},
+         "Sessions, users and queue gauges (bytes waiting per session, storage jobs waiting)",
          [router, io, c2s, pool](auto&, AdminReply reply) {
              // Each worker reports its own sessions' queues from its own thread.
              struct Gather {
@@ -111,13 +114,17 @@ void registerCoreCommands(ModuleHost& host, AdminContext ctx) {
                  });
              }
          }});
-    host.addCommand({"register", {"USER", "HOST", "PASSWORD"}, "Creates an account",
+    host.addCommand({"register",
+                     {"USER", "HOST", "PASSWORD"},
+                     "Creates an account",
                      [accounts](const std::vector<std::string>& a, AdminReply reply) {
                          accounts->create(a[0], a[1], a[2], nullptr, [a, reply](Accounts::Status s) {
                              statusReply(reply, s, "User " + a[0] + "@" + a[1] + " successfully registered");
                          });
                      }});
-    host.addCommand({"unregister", {"USER", "HOST"}, "Deletes an account and ends its sessions",
+    host.addCommand({"unregister",
+                     {"USER", "HOST"},
+                     "Deletes an account and ends its sessions",
                      [accounts, router](const std::vector<std::string>& a, AdminReply reply) {
                          accounts->remove(a[0], a[1], nullptr, [a, reply, router](Accounts::Status s) {
                              if (s == Accounts::Status::Ok) {
@@ -131,33 +138,42 @@ void registerCoreCommands(ModuleHost& host, AdminContext ctx) {
                              statusReply(reply, s, "User " + a[0] + "@" + a[1] + " unregistered");
                          });
                      }});
-    host.addCommand({"change_password", {"USER", "HOST", "NEWPASS"}, "Sets a new password",
+    host.addCommand({"change_password",
+                     {"USER", "HOST", "NEWPASS"},
+                     "Sets a new password",
                      [accounts](const std::vector<std::string>& a, AdminReply reply) {
                          accounts->changePassword(a[0], a[1], a[2], nullptr, [reply](Accounts::Status s) {
                              statusReply(reply, s, "Password changed");
                          });
                      }});
-    host.addCommand({"check_account", {"USER", "HOST"}, "Exits 0 if the account exists, 1 if not",
+    host.addCommand({"check_account",
+                     {"USER", "HOST"},
+                     "Exits 0 if the account exists, 1 if not",
                      [accounts](const std::vector<std::string>& a, AdminReply reply) {
                          accounts->exists(a[0], a[1], nullptr, [a, reply](Accounts::Status s) {
                              statusReply(reply, s, "User " + a[0] + "@" + a[1] + " exists");
                          });
                      }});
-    host.addCommand({"registered_users", {"HOST"}, "Lists the accounts of a host, one per line",
+    host.addCommand({"registered_users",
+                     {"HOST"},
+                     "Lists the accounts of a host, one per line",
                      [accounts](const std::vector<std::string>& a, AdminReply reply) {
-                         accounts->list(a[0], nullptr, [reply](Accounts::Status s, std::vector<std::string> users) {
-                             if (s != Accounts::Status::Ok) {
-                                 reply(1, std::string(toString(s)) + "\n");
-                                 return;
-                             }
-                             std::string out;
-                             for (auto& u : users) {
-                                 out += u + "\n";
-                             }
-                             reply(0, out);
-                         });
+                         accounts->list(a[0], nullptr,
+                                        [reply](Accounts::Status s, std::vector<std::string> users) {
+                                            if (s != Accounts::Status::Ok) {
+                                                reply(1, std::string(toString(s)) + "\n");
+                                                return;
+                                            }
+                                            std::string out;
+                                            for (auto& u : users) {
+                                                out += u + "\n";
+                                            }
+                                            reply(0, out);
+                                        });
                      }});
-    host.addCommand({"connected_users", {}, "Lists the bound sessions' full JIDs, one per line",
+    host.addCommand({"connected_users",
+                     {},
+                     "Lists the bound sessions' full JIDs, one per line",
                      [router](auto&, AdminReply reply) {
                          std::vector<std::string> jids;
                          router->forEachSession([&](const ResourceView& r, const std::string& bare) {
@@ -170,7 +186,9 @@ void registerCoreCommands(ModuleHost& host, AdminContext ctx) {
                          }
                          reply(0, out);
                      }});
-    host.addCommand({"kick_session", {"USER", "HOST", "RESOURCE", "REASON"}, "Ends one session with a reason",
+    host.addCommand({"kick_session",
+                     {"USER", "HOST", "RESOURCE", "REASON"},
+                     "Ends one session with a reason",
                      [router](const std::vector<std::string>& a, AdminReply reply) {
                          auto jid = xmpp::Jid::fromParts(a[0], a[1], a[2]);
                          if (!jid) {
@@ -191,7 +209,8 @@ void registerCoreCommands(ModuleHost& host, AdminContext ctx) {
                          std::string out = "Commands:\n";
                          for (const auto& c : hostPtr->commands()) {
                              std::string u = usage(c);
-                             out += "  " + u + std::string(u.size() < 44 ? 44 - u.size() : 1, ' ') + c.help + "\n";
+                             out += "  " + u + std::string(u.size() < 44 ? 44 - u.size() : 1, ' ') + c.help +
+                                    "\n";
                          }
                          reply(0, out);
                      }});

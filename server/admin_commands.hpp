@@ -33,6 +33,7 @@ void registerCoreCommands(ModuleHost& host, AdminContext ctx);
 
 // Finds the command, checks the arity, runs it. Exit codes: 0 ok, 1 failed,
 // 2 usage error.
-void dispatchCommand(const std::vector<AdminCommand>& commands, const std::vector<std::string>& args, AdminReply reply);
+void dispatchCommand(const std::vector<AdminCommand>& commands, const std::vector<std::string>& args,
+                     AdminReply reply);
 
 }  // namespace xmppd

@@ -23,7 +23,9 @@ std::string where(const std::string& path, const YAML::Node& node) {
     throw ConfigError(where(path, node) + ": " + expectation);
 }
 
-std::string join(const std::string& parent, const std::string& key) { return parent.empty() ? key : parent + "." + key; }
+std::string join(const std::string& parent, const std::string& key) {
+    return parent.empty() ? key : parent + "." + key;
+}
 
 // Rejects keys that the schema does not know (typos must not pass silently).
 void checkKeys(const YAML::Node& map, const std::string& path, const std::set<std::string>& allowed) {
@@ -116,7 +118,8 @@ void parseListeners(const YAML::Node& list, Config& cfg) {
     }
 }
 
-ModuleOptions parseModuleOptions(const YAML::Node& node, const std::string& path, const std::vector<OptionSpec>& specs) {
+ModuleOptions parseModuleOptions(const YAML::Node& node, const std::string& path,
+                                 const std::vector<OptionSpec>& specs) {
     ModuleOptions opts;
     std::set<std::string> allowed;
     for (const auto& s : specs) {
@@ -134,9 +137,15 @@ ModuleOptions parseModuleOptions(const YAML::Node& node, const std::string& path
         }
         std::string p = join(path, s.key);
         switch (s.type) {
-            case OptionSpec::Type::Integer: opts.set(s.key, std::to_string(asInteger(v, p, s.min, s.max))); break;
-            case OptionSpec::Type::Boolean: opts.set(s.key, asBool(v, p) ? "true" : "false"); break;
-            case OptionSpec::Type::String: opts.set(s.key, asString(v, p, true)); break;
+            case OptionSpec::Type::Integer:
+                opts.set(s.key, std::to_string(asInteger(v, p, s.min, s.max)));
+                break;
+            case OptionSpec::Type::Boolean:
+                opts.set(s.key, asBool(v, p) ? "true" : "false");
+                break;
+            case OptionSpec::Type::String:
+                opts.set(s.key, asString(v, p, true));
+                break;
         }
     }
     return opts;
@@ -145,8 +154,9 @@ ModuleOptions parseModuleOptions(const YAML::Node& node, const std::string& path
 Config parseRoot(const YAML::Node& root, const std::string& path, const ModuleSchemas& schemas) {
     Config cfg;
     cfg.path = path;
-    checkKeys(root, "", {"hosts", "loglevel", "data_dir", "workers", "tls", "storage", "listen", "control", "auth",
-                         "limits", "modules"});
+    checkKeys(root, "",
+              {"hosts", "loglevel", "data_dir", "workers", "tls", "storage", "listen", "control", "auth",
+               "limits", "modules"});
     if (!root["hosts"] || !root["hosts"].IsSequence() || root["hosts"].size() == 0) {
         fail("hosts", root["hosts"] ? root["hosts"] : root, "expected a non-empty list of domain names");
     }
@@ -198,15 +208,18 @@ Config parseRoot(const YAML::Node& root, const std::string& path, const ModuleSc
                 cfg.storage.pgConninfo = asString(p["conninfo"], "storage.postgres.conninfo");
             }
             if (p["pool_size"]) {
-                cfg.storage.pgPoolSize = static_cast<int>(asInteger(p["pool_size"], "storage.postgres.pool_size", 1, 256));
+                cfg.storage.pgPoolSize =
+                    static_cast<int>(asInteger(p["pool_size"], "storage.postgres.pool_size", 1, 256));
             }
         }
         if (st["queue_limit"]) {
-            cfg.storage.queueLimit = static_cast<size_t>(asInteger(st["queue_limit"], "storage.queue_limit", 1));
+            cfg.storage.queueLimit =
+                static_cast<size_t>(asInteger(st["queue_limit"], "storage.queue_limit", 1));
         }
     }
     if (cfg.storage.backend == "postgres" && cfg.storage.pgConninfo.empty()) {
-        fail("storage.postgres.conninfo", root["storage"], "expected a libpq connection string for backend postgres");
+        fail("storage.postgres.conninfo", root["storage"],
+             "expected a libpq connection string for backend postgres");
     }
     if (!root["listen"]) {
         fail("listen", root, "missing key 'listen'");
@@ -229,15 +242,17 @@ Config parseRoot(const YAML::Node& root, const std::string& path, const ModuleSc
         }
     }
     if (auto l = root["limits"]) {
-        checkKeys(l, "limits", {"max_stanza_bytes", "max_depth", "max_attributes", "max_outbound_bytes", "idle_timeout",
-                                "login_timeout"});
+        checkKeys(l, "limits",
+                  {"max_stanza_bytes", "max_depth", "max_attributes", "max_outbound_bytes", "idle_timeout",
+                   "login_timeout"});
         auto& lim = cfg.limits;
         if (l["max_stanza_bytes"]) {
-            lim.parser.maxStanzaBytes =
-                static_cast<size_t>(asInteger(l["max_stanza_bytes"], "limits.max_stanza_bytes", 1024, 64 << 20));
+            lim.parser.maxStanzaBytes = static_cast<size_t>(
+                asInteger(l["max_stanza_bytes"], "limits.max_stanza_bytes", 1024, 64 << 20));
         }
         if (l["max_depth"]) {
-            lim.parser.maxDepth = static_cast<unsigned>(asInteger(l["max_depth"], "limits.max_depth", 2, 1000));
+            lim.parser.maxDepth =
+                static_cast<unsigned>(asInteger(l["max_depth"], "limits.max_depth", 2, 1000));
         }
         if (l["max_attributes"]) {
             lim.parser.maxAttributes =
@@ -248,10 +263,12 @@ Config parseRoot(const YAML::Node& root, const std::string& path, const ModuleSc
                 static_cast<size_t>(asInteger(l["max_outbound_bytes"], "limits.max_outbound_bytes", 4096));
         }
         if (l["idle_timeout"]) {
-            lim.idleTimeout = static_cast<int>(asInteger(l["idle_timeout"], "limits.idle_timeout", 1, 86400 * 7));
+            lim.idleTimeout =
+                static_cast<int>(asInteger(l["idle_timeout"], "limits.idle_timeout", 1, 86400 * 7));
         }
         if (l["login_timeout"]) {
-            lim.loginTimeout = static_cast<int>(asInteger(l["login_timeout"], "limits.login_timeout", 1, 3600));
+            lim.loginTimeout =
+                static_cast<int>(asInteger(l["login_timeout"], "limits.login_timeout", 1, 3600));
         }
     }
     if (auto m = root["modules"]) {
@@ -276,9 +293,15 @@ Config parseRoot(const YAML::Node& root, const std::string& path, const ModuleSc
 
 }  // namespace
 
-int64_t ModuleOptions::integer(const std::string& key) const { return std::stoll(values_.at(key)); }
-bool ModuleOptions::boolean(const std::string& key) const { return values_.at(key) == "true"; }
-const std::string& ModuleOptions::string(const std::string& key) const { return values_.at(key); }
+int64_t ModuleOptions::integer(const std::string& key) const {
+    return std::stoll(values_.at(key));
+}
+bool ModuleOptions::boolean(const std::string& key) const {
+    return values_.at(key) == "true";
+}
+const std::string& ModuleOptions::string(const std::string& key) const {
+    return values_.at(key);
+}
 
 Config parseConfig(const std::string& yamlText, const std::string& path, const ModuleSchemas& schemas) {
     YAML::Node root;

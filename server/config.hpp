@@ -24,8 +24,8 @@ struct ListenerConfig {
     std::string address = "::";
     uint16_t port = 0;
     std::string module = "c2s";
-    bool directTls = false;         // XEP-0368: TLS from the first byte
-    bool starttlsRequired = true;   // RFC 6120 §5.3.1: mandatory-to-negotiate
+    bool directTls = false;        // XEP-0368: TLS from the first byte
+    bool starttlsRequired = true;  // RFC 6120 §5.3.1: mandatory-to-negotiate
 };
 
 struct TlsConfig {
@@ -44,8 +44,8 @@ struct StorageConfig {
 struct LimitsConfig {
     xmpp::ParserLimits parser;
     size_t maxOutboundBytes = 1024 * 1024;
-    int idleTimeout = 300;   // seconds
-    int loginTimeout = 60;   // seconds
+    int idleTimeout = 300;  // seconds
+    int loginTimeout = 60;  // seconds
 };
 
 struct AuthConfig {
@@ -67,13 +67,13 @@ struct OptionSpec {
 
 // A module's validated options: every declared key has a value.
 class ModuleOptions {
-public:
+  public:
     int64_t integer(const std::string& key) const;
     bool boolean(const std::string& key) const;
     const std::string& string(const std::string& key) const;
     void set(const std::string& key, std::string value) { values_[key] = std::move(value); }
 
-private:
+  private:
     std::map<std::string, std::string> values_;
 };
 

@@ -28,7 +28,7 @@ void reportHookFailure(const std::string& hook, const std::string& module, const
 
 template <typename Arg>
 class FoldHook {
-public:
+  public:
     using Handler = std::function<Flow(Arg&)>;
     explicit FoldHook(std::string name) : name_(std::move(name)) {}
 
@@ -41,7 +41,9 @@ public:
         entries_.insert(it, std::move(e));
         return nextId_ - 1;
     }
-    void remove(uint64_t id) { std::erase_if(entries_, [id](const Entry& e) { return e.id == id; }); }
+    void remove(uint64_t id) {
+        std::erase_if(entries_, [id](const Entry& e) { return e.id == id; });
+    }
 
     // Runs the handlers in order until one stops; returns Stop if one did.
     Flow run(Arg& arg) const {
@@ -60,7 +62,7 @@ public:
     }
     bool empty() const { return entries_.empty(); }
 
-private:
+  private:
     struct Entry {
         int priority;
         uint64_t id;
@@ -74,7 +76,7 @@ private:
 
 template <typename Arg>
 class NotifyHook {
-public:
+  public:
     using Handler = std::function<void(const Arg&)>;
     explicit NotifyHook(std::string name) : fold_(std::move(name)) {}
     uint64_t add(Band band, int offset, std::string module, Handler fn) {
@@ -86,7 +88,7 @@ public:
     void remove(uint64_t id) { fold_.remove(id); }
     void run(const Arg& arg) const { fold_.run(arg); }
 
-private:
+  private:
     FoldHook<const Arg> fold_;
 };
 

@@ -11,8 +11,8 @@
 #include <vector>
 
 #include "server/config.hpp"
-#include "storage/migrations.hpp"
 #include "server/hooks.hpp"
+#include "storage/migrations.hpp"
 #include "xmpp/element.hpp"
 #include "xmpp/errors.hpp"
 #include "xmpp/jid.hpp"
@@ -31,7 +31,7 @@ class Accounts;
 enum class IqScope { Server, Account };
 
 struct IqRequest {
-    const xmpp::Element& iq;     // type get or set, exactly one payload child
+    const xmpp::Element& iq;  // type get or set, exactly one payload child
     const xmpp::Element& payload;
     xmpp::Jid from;
     xmpp::Jid to;
@@ -39,12 +39,12 @@ struct IqRequest {
 
 // Answers an iq: result(payload-or-empty) or error(condition).
 class IqResponder {
-public:
+  public:
     IqResponder(Router& router, const IqRequest& request);
     void result(xmpp::Element* payload = nullptr) const;
     void error(const xmpp::StanzaError& error) const;
 
-private:
+  private:
     Router& router_;
     xmpp::Element reply_;
 };
@@ -76,7 +76,7 @@ struct Keepalive {
 
 // What a module contributes; the host applies it and removes it on stop.
 class Registrations {
-public:
+  public:
     std::vector<std::string> features;
     std::vector<DiscoIdentity> identities;
     struct Iq {
@@ -107,7 +107,7 @@ struct ServerInfo {
 
 // The disco view of all running modules; answered lazily at query time.
 class DiscoRegistry {
-public:
+  public:
     virtual ~DiscoRegistry() = default;
     virtual std::vector<std::string> features() const = 0;
     virtual std::vector<DiscoIdentity> identities() const = 0;
@@ -124,7 +124,7 @@ struct ModuleContext {
 };
 
 class Module {
-public:
+  public:
     virtual ~Module() = default;
     virtual std::string_view name() const = 0;
     // XEPs (with versions) this module implements, for docs/xeps.md.

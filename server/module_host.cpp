@@ -12,15 +12,19 @@
 
 namespace xmppd {
 
-ModuleHost::ModuleHost(const ServerInfo& info, Hooks& hooks, Router& router, Accounts& accounts, storage::Pool& storage)
+ModuleHost::ModuleHost(const ServerInfo& info, Hooks& hooks, Router& router, Accounts& accounts,
+                       storage::Pool& storage)
     : info_(info), hooks_(hooks), router_(router), accounts_(accounts), storage_(storage) {}
 
-ModuleHost::~ModuleHost() { stop(); }
+ModuleHost::~ModuleHost() {
+    stop();
+}
 
 void ModuleHost::start(const Config& config) {
     for (const auto& [name, options] : config.modules) {
         const auto& registry = moduleRegistry();
-        auto it = std::find_if(registry.begin(), registry.end(), [&](const ModuleDescriptor& d) { return d.name == name; });
+        auto it = std::find_if(registry.begin(), registry.end(),
+                               [&](const ModuleDescriptor& d) { return d.name == name; });
         if (it == registry.end()) {
             throw std::runtime_error("unknown module " + name);
         }

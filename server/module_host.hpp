@@ -14,8 +14,9 @@ namespace xmppd {
 // disco entries, admin commands, migrations, keepalive) and removes it all on
 // stop, so modules write no teardown code. Also answers disco's questions.
 class ModuleHost final : public DiscoRegistry {
-public:
-    ModuleHost(const ServerInfo& info, Hooks& hooks, Router& router, Accounts& accounts, storage::Pool& storage);
+  public:
+    ModuleHost(const ServerInfo& info, Hooks& hooks, Router& router, Accounts& accounts,
+               storage::Pool& storage);
     ~ModuleHost() override;
 
     // Throws std::runtime_error on a conflict (e.g. two modules for one iq namespace).
@@ -29,7 +30,7 @@ public:
     std::optional<Keepalive> keepalive() const { return keepalive_; }
     std::vector<std::string> moduleNames() const;
 
-private:
+  private:
     struct Running {
         std::string name;
         std::unique_ptr<Module> module;

@@ -143,16 +143,20 @@ void Router::forEachSession(const std::function<void(const ResourceView&, const 
     }
 }
 
-void Router::addIqHandler(IqScope scope, const std::string& ns, const std::string& module, IqHandler handler) {
+void Router::addIqHandler(IqScope scope, const std::string& ns, const std::string& module,
+                          IqHandler handler) {
     auto key = std::make_pair(scope, ns);
     auto it = iqHandlers_.find(key);
     if (it != iqHandlers_.end()) {
-        throw std::runtime_error("modules " + it->second.module + " and " + module + " both handle iq namespace " + ns);
+        throw std::runtime_error("modules " + it->second.module + " and " + module +
+                                 " both handle iq namespace " + ns);
     }
     iqHandlers_.emplace(key, IqEntry{module, std::move(handler)});
 }
 
-void Router::removeIqHandler(IqScope scope, const std::string& ns) { iqHandlers_.erase(std::make_pair(scope, ns)); }
+void Router::removeIqHandler(IqScope scope, const std::string& ns) {
+    iqHandlers_.erase(std::make_pair(scope, ns));
+}
 
 void Router::bounce(const Element& stanza, const StanzaError& error) {
     std::string_view type = stanza.attr("type");
@@ -335,7 +339,8 @@ void Router::deliveryFailed(Element& stanza, const Jid& to, FailureReason reason
     hooks_.deliveryFailed.run(f);
 }
 
-IqResponder::IqResponder(Router& router, const IqRequest& request) : router_(router), reply_("iq", request.iq.ns()) {
+IqResponder::IqResponder(Router& router, const IqRequest& request)
+    : router_(router), reply_("iq", request.iq.ns()) {
     reply_.setAttr("to", request.from.str());
     reply_.setAttr("from", request.to.str());
     reply_.setAttr("id", request.iq.attr("id"));

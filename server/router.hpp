@@ -28,7 +28,7 @@ struct ResourceView {
 // the RFC 6121 §8.5 delivery rules for local users. route() may be called
 // from any worker; delivery posts to the target session's worker.
 class Router {
-public:
+  public:
     Router(std::vector<std::string> hosts, Hooks& hooks);
 
     bool isLocalHost(std::string_view domain) const;
@@ -59,7 +59,7 @@ public:
     size_t userCount() const;
     void forEachSession(const std::function<void(const ResourceView&, const std::string& bare)>& fn) const;
 
-private:
+  private:
     struct Entry {
         std::shared_ptr<Session> session;
         int priority = 0;

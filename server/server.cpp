@@ -2,9 +2,9 @@
 
 #include <spdlog/spdlog.h>
 
+#include <fmt/ranges.h>
 #include <chrono>
 #include <csignal>
-#include <fmt/ranges.h>
 #include <filesystem>
 #include <thread>
 
@@ -59,9 +59,9 @@ void Server::start() {
     const Config& cfg = s.config;
     s.info.version = XMPPD_VERSION;
     s.info.hosts = cfg.hosts;
-    s.info.startedAt = std::chrono::duration_cast<std::chrono::seconds>(
-                           std::chrono::system_clock::now().time_since_epoch())
-                           .count();
+    s.info.startedAt =
+        std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch())
+            .count();
     std::error_code ec;
     std::filesystem::create_directories(cfg.dataDir, ec);
 
@@ -83,7 +83,8 @@ void Server::start() {
     } catch (const storage::Error& e) {
         throw std::runtime_error(std::string("storage (") + cfg.storage.backend + "): " + e.what());
     }
-    spdlog::info("storage: {} ready", cfg.storage.backend == "postgres" ? "postgres" : cfg.storage.sqlitePath);
+    spdlog::info("storage: {} ready",
+                 cfg.storage.backend == "postgres" ? "postgres" : cfg.storage.sqlitePath);
 
     s.router = std::make_unique<Router>(cfg.hosts, s.hooks);
     s.accounts = std::make_unique<Accounts>(*s.pool, s.hooks, cfg.hosts, cfg.auth.scramIterations);
@@ -110,10 +111,12 @@ void Server::start() {
     }
 
     s.io = std::make_unique<IoRuntime>(cfg.workers);
-    s.c2s = std::make_unique<C2sService>(cfg, *s.router, *s.accounts, s.hooks, s.tls.get(), s.io->workerCount());
+    s.c2s =
+        std::make_unique<C2sService>(cfg, *s.router, *s.accounts, s.hooks, s.tls.get(), s.io->workerCount());
     s.c2s->setKeepalive(s.modules->keepalive());
 
-    registerCoreCommands(*s.modules, AdminContext{cfg, s.info, *s.router, *s.accounts, *s.pool, *s.io, *s.c2s});
+    registerCoreCommands(*s.modules,
+                         AdminContext{cfg, s.info, *s.router, *s.accounts, *s.pool, *s.io, *s.c2s});
 
     for (const auto& l : cfg.listeners) {
         const ListenerConfig* lc = &l;
@@ -124,9 +127,10 @@ void Server::start() {
         spdlog::info("listening on [{}]:{} ({}{})", l.address, port, l.module,
                      l.directTls ? ", direct TLS" : (s.tls ? ", STARTTLS" : ", no TLS"));
     }
-    s.io->listenControl(cfg.controlSocket, [mods = s.modules.get()](std::vector<std::string> args, AdminReply reply) {
-        dispatchCommand(mods->commands(), args, std::move(reply));
-    });
+    s.io->listenControl(cfg.controlSocket,
+                        [mods = s.modules.get()](std::vector<std::string> args, AdminReply reply) {
+                            dispatchCommand(mods->commands(), args, std::move(reply));
+                        });
     spdlog::info("control socket {}", cfg.controlSocket);
     s.io->every(std::chrono::seconds(1), [c2s = s.c2s.get()](Worker& w) { c2s->tick(w); });
 }

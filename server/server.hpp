@@ -10,7 +10,7 @@ namespace xmppd {
 // The composition root's object graph: config, storage, hooks, router,
 // accounts, modules, c2s and the event loops. main.cpp builds one and runs it.
 class Server {
-public:
+  public:
     explicit Server(Config config);
     ~Server();
     // Opens storage, runs migrations, starts modules, binds listeners.
@@ -19,7 +19,7 @@ public:
     // Blocks until SIGINT/SIGTERM, then closes every stream cleanly.
     void run();
 
-private:
+  private:
     struct Impl;
     std::unique_ptr<Impl> impl_;
 };

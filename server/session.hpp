@@ -15,7 +15,7 @@ class Worker;
 // it stanzas. A session's state lives on its worker; deliver() and
 // closeWithError() are safe from any thread (they post to that worker).
 class Session : public std::enable_shared_from_this<Session> {
-public:
+  public:
     virtual ~Session() = default;
     virtual uint64_t id() const = 0;
     // Full JID once bound; empty before.

@@ -10,7 +10,7 @@ namespace xmppd {
 // another thread posts to its worker. Asio stays behind this interface so
 // that sessions, the router and modules compile without it.
 class Worker {
-public:
+  public:
     virtual ~Worker() = default;
     virtual void post(std::function<void()> fn) = 0;
     virtual size_t index() const = 0;

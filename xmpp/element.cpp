@@ -85,7 +85,8 @@ const Element* Element::firstChildElement() const {
 }
 
 size_t Element::elementCount() const {
-    return static_cast<size_t>(std::count_if(children_.begin(), children_.end(), [](const Element& c) { return !c.isText(); }));
+    return static_cast<size_t>(
+        std::count_if(children_.begin(), children_.end(), [](const Element& c) { return !c.isText(); }));
 }
 
 void Element::removeChildren(std::string_view name, std::string_view ns) {

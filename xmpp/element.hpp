@@ -15,7 +15,7 @@ namespace xmpp {
 // the XML namespace ("xml:lang") and attributes in another namespace, which
 // are stored as "uri|local" and given a generated prefix when serialized.
 class Element {
-public:
+  public:
     using Attribute = std::pair<std::string, std::string>;
 
     Element() = default;
@@ -42,7 +42,9 @@ public:
     const std::vector<Element>& children() const { return children_; }
     std::vector<Element>& children() { return children_; }
     Element& addChild(Element child);
-    Element& addChild(std::string name, std::string ns) { return addChild(Element(std::move(name), std::move(ns))); }
+    Element& addChild(std::string name, std::string ns) {
+        return addChild(Element(std::move(name), std::move(ns)));
+    }
     Element& addText(std::string_view text);
     const Element* findChild(std::string_view name, std::string_view ns) const;
     Element* findChild(std::string_view name, std::string_view ns);
@@ -58,7 +60,7 @@ public:
     const std::string& rawText() const { return text_; }
     std::string& rawText() { return text_; }
 
-private:
+  private:
     std::string name_;
     std::string ns_;
     std::string text_;

@@ -70,7 +70,9 @@ static_assert(kStanzaInfo.size() == static_cast<size_t>(StanzaCondition::Unexpec
 
 }  // namespace
 
-std::string_view toString(StreamCondition c) { return kStreamNames[static_cast<size_t>(c)]; }
+std::string_view toString(StreamCondition c) {
+    return kStreamNames[static_cast<size_t>(c)];
+}
 
 Element StreamError::toElement() const {
     Element e("error", std::string(ns::kStream));
@@ -81,15 +83,22 @@ Element StreamError::toElement() const {
     return e;
 }
 
-std::string_view toString(StanzaCondition c) { return kStanzaInfo[static_cast<size_t>(c)].name; }
+std::string_view toString(StanzaCondition c) {
+    return kStanzaInfo[static_cast<size_t>(c)].name;
+}
 
 std::string_view toString(StanzaErrorType t) {
     switch (t) {
-        case StanzaErrorType::Auth: return "auth";
-        case StanzaErrorType::Cancel: return "cancel";
-        case StanzaErrorType::Continue: return "continue";
-        case StanzaErrorType::Modify: return "modify";
-        case StanzaErrorType::Wait: return "wait";
+        case StanzaErrorType::Auth:
+            return "auth";
+        case StanzaErrorType::Cancel:
+            return "cancel";
+        case StanzaErrorType::Continue:
+            return "continue";
+        case StanzaErrorType::Modify:
+            return "modify";
+        case StanzaErrorType::Wait:
+            return "wait";
     }
     return "cancel";
 }
@@ -103,7 +112,9 @@ std::optional<StanzaCondition> stanzaConditionFromString(std::string_view name) 
     return std::nullopt;
 }
 
-StanzaErrorType defaultType(StanzaCondition c) { return kStanzaInfo[static_cast<size_t>(c)].type; }
+StanzaErrorType defaultType(StanzaCondition c) {
+    return kStanzaInfo[static_cast<size_t>(c)].type;
+}
 
 Element StanzaError::toElement(std::string_view stanzaNs) const {
     Element e("error", std::string(stanzaNs));

@@ -89,8 +89,10 @@ struct StanzaError {
     std::string text;
 
     StanzaError() = default;
-    StanzaError(StanzaCondition c, std::string t = {}) : condition(c), type(defaultType(c)), text(std::move(t)) {}
-    StanzaError(StanzaCondition c, StanzaErrorType ty, std::string t) : condition(c), type(ty), text(std::move(t)) {}
+    StanzaError(StanzaCondition c, std::string t = {})
+        : condition(c), type(defaultType(c)), text(std::move(t)) {}
+    StanzaError(StanzaCondition c, StanzaErrorType ty, std::string t)
+        : condition(c), type(ty), text(std::move(t)) {}
 
     Element toElement(std::string_view stanzaNs) const;
 };

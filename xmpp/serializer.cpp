@@ -7,12 +7,23 @@ void appendEscaped(std::string& out, std::string_view text) {
     for (size_t i = 0; i < text.size(); ++i) {
         const char* rep = nullptr;
         switch (text[i]) {
-            case '&': rep = "&amp;"; break;
-            case '<': rep = "&lt;"; break;
-            case '>': rep = "&gt;"; break;
-            case '"': rep = "&quot;"; break;
-            case '\'': rep = "&apos;"; break;
-            default: continue;
+            case '&':
+                rep = "&amp;";
+                break;
+            case '<':
+                rep = "&lt;";
+                break;
+            case '>':
+                rep = "&gt;";
+                break;
+            case '"':
+                rep = "&quot;";
+                break;
+            case '\'':
+                rep = "&apos;";
+                break;
+            default:
+                continue;
         }
         out.append(text.substr(start, i - start));
         out.append(rep);
@@ -68,7 +79,9 @@ void serializeInto(const Element& e, std::string& out, std::string_view parentNs
 
 }  // namespace
 
-void serialize(const Element& e, std::string& out, std::string_view parentNs) { serializeInto(e, out, parentNs); }
+void serialize(const Element& e, std::string& out, std::string_view parentNs) {
+    serializeInto(e, out, parentNs);
+}
 
 std::string toString(const Element& e, std::string_view parentNs) {
     std::string out;

@@ -39,8 +39,8 @@ struct StreamParser::Impl {
     Element current;
     std::string pendingDefaultNs;
 
-    size_t fed = 0;            // bytes fed since the last reset
-    size_t itemStart = 0;      // byte index where the current stanza (or gap between stanzas) began
+    size_t fed = 0;        // bytes fed since the last reset
+    size_t itemStart = 0;  // byte index where the current stanza (or gap between stanzas) began
 
     Impl(StreamParserHandler& h, ParserLimits l) : handler(h), limits(l) { create(); }
     ~Impl() {
@@ -90,7 +90,9 @@ struct StreamParser::Impl {
         XML_StopParser(parser, XML_FALSE);
     }
 
-    static Impl& self(void* data) { return *static_cast<Impl*>(data); }
+    static Impl& self(void* data) {
+        return *static_cast<Impl*>(data);
+    }
 
     static void onNsDecl(void* data, const XML_Char* prefix, const XML_Char* uri) {
         if (!prefix) {
@@ -107,8 +109,8 @@ struct StreamParser::Impl {
     static void onDoctype(void* data, const XML_Char*, const XML_Char*, const XML_Char*, int) {
         self(data).fail(StreamCondition::RestrictedXml, "DTDs are not allowed");
     }
-    static void onEntityDecl(void* data, const XML_Char*, int, const XML_Char*, int, const XML_Char*, const XML_Char*,
-                             const XML_Char*, const XML_Char*) {
+    static void onEntityDecl(void* data, const XML_Char*, int, const XML_Char*, int, const XML_Char*,
+                             const XML_Char*, const XML_Char*, const XML_Char*) {
         self(data).fail(StreamCondition::RestrictedXml, "entity declarations are not allowed");
     }
 
@@ -161,7 +163,8 @@ struct StreamParser::Impl {
     void openStream(std::string_view ns, std::string_view local, const XML_Char** attrs) {
         if (local != "stream" || ns != ns::kStream) {
             // RFC 6120 §4.9.3.10: wrong stream namespace.
-            fail(StreamCondition::InvalidNamespace, "expected <stream:stream> in " + std::string(ns::kStream));
+            fail(StreamCondition::InvalidNamespace,
+                 "expected <stream:stream> in " + std::string(ns::kStream));
             return;
         }
         StreamHeader header;
@@ -202,7 +205,8 @@ struct StreamParser::Impl {
         --p.depth;
         p.stack.pop_back();
         if (p.depth == 1) {
-            p.itemStart = static_cast<size_t>(XML_GetCurrentByteIndex(p.parser) + XML_GetCurrentByteCount(p.parser));
+            p.itemStart =
+                static_cast<size_t>(XML_GetCurrentByteIndex(p.parser) + XML_GetCurrentByteCount(p.parser));
             Element done = std::move(p.current);
             p.current = Element();
             p.handler.onElement(std::move(done));
@@ -257,7 +261,8 @@ struct StreamParser::Impl {
                     return std::nullopt;
                 }
                 if (code == XML_ERROR_UNDEFINED_ENTITY) {
-                    return StreamError{StreamCondition::RestrictedXml, "only the predefined entities are allowed"};
+                    return StreamError{StreamCondition::RestrictedXml,
+                                       "only the predefined entities are allowed"};
                 }
                 error = StreamError{StreamCondition::NotWellFormed, XML_ErrorString(code)};
                 return error;
@@ -278,17 +283,25 @@ StreamParser::StreamParser(StreamParserHandler& handler, ParserLimits limits)
 
 StreamParser::~StreamParser() = default;
 
-std::optional<StreamError> StreamParser::feed(std::string_view bytes) { return impl_->feed(bytes); }
+std::optional<StreamError> StreamParser::feed(std::string_view bytes) {
+    return impl_->feed(bytes);
+}
 
 void StreamParser::reset() {
     assert(!impl_->inCallback);
     impl_->create();
 }
 
-void StreamParser::pause() { impl_->paused = true; }
+void StreamParser::pause() {
+    impl_->paused = true;
+}
 
-bool StreamParser::streamOpen() const { return impl_->opened && impl_->depth >= 1; }
+bool StreamParser::streamOpen() const {
+    return impl_->opened && impl_->depth >= 1;
+}
 
-size_t StreamParser::bytesFed() const { return impl_->fed; }
+size_t StreamParser::bytesFed() const {
+    return impl_->fed;
+}
 
 }  // namespace xmpp

@@ -29,7 +29,7 @@ struct StreamHeader {
 };
 
 class StreamParserHandler {
-public:
+  public:
     virtual ~StreamParserHandler() = default;
     virtual void onStreamOpen(const StreamHeader& header) = 0;
     // A complete top-level element (stanza or nonza), handed over by value.
@@ -42,7 +42,7 @@ public:
 // predefined entities. Fed arbitrary chunks; emits events through the handler.
 // xmpp/ does no I/O: the caller owns the bytes.
 class StreamParser {
-public:
+  public:
     StreamParser(StreamParserHandler& handler, ParserLimits limits);
     ~StreamParser();
     StreamParser(const StreamParser&) = delete;
@@ -63,7 +63,7 @@ public:
     bool streamOpen() const;
     size_t bytesFed() const;
 
-private:
+  private:
     struct Impl;
     std::unique_ptr<Impl> impl_;
 };

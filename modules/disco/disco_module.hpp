@@ -5,7 +5,7 @@
 namespace xmppd::modules {
 
 class DiscoModule final : public Module {
-public:
+  public:
     static std::vector<OptionSpec> options();
     std::string_view name() const override { return "disco"; }
     std::vector<std::string> xeps() const override { return {"XEP-0030 2.5rc3"}; }

@@ -6,8 +6,10 @@ namespace xmppd::modules {
 
 std::vector<OptionSpec> PingModule::options() {
     return {
-        {"interval", OptionSpec::Type::Integer, "120", 5, 86400, "seconds of silence before the server pings a client"},
-        {"timeout", OptionSpec::Type::Integer, "30", 1, 3600, "seconds to wait for the answer before closing"},
+        {"interval", OptionSpec::Type::Integer, "120", 5, 86400,
+         "seconds of silence before the server pings a client"},
+        {"timeout", OptionSpec::Type::Integer, "30", 1, 3600,
+         "seconds to wait for the answer before closing"},
     };
 }
 

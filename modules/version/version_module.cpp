@@ -7,7 +7,8 @@
 namespace xmppd::modules {
 
 std::vector<OptionSpec> VersionModule::options() {
-    return {{"show_os", OptionSpec::Type::Boolean, "false", 0, 1, "include the operating system in the answer"}};
+    return {
+        {"show_os", OptionSpec::Type::Boolean, "false", 0, 1, "include the operating system in the answer"}};
 }
 
 Registrations VersionModule::start(ModuleContext& ctx) {

@@ -6,13 +6,14 @@
 
 namespace xmppd {
 
-C2sService::C2sService(const Config& config, Router& router, Accounts& accounts, Hooks& hooks, TlsContext* tls,
-                       size_t workers)
+C2sService::C2sService(const Config& config, Router& router, Accounts& accounts, Hooks& hooks,
+                       TlsContext* tls, size_t workers)
     : config_(config), router_(router), accounts_(accounts), hooks_(hooks), tls_(tls), perWorker_(workers) {}
 
 C2sService::~C2sService() = default;
 
-void C2sService::accept(Worker& worker, std::shared_ptr<Transport> transport, const ListenerConfig& listener) {
+void C2sService::accept(Worker& worker, std::shared_ptr<Transport> transport,
+                        const ListenerConfig& listener) {
     auto session = std::make_shared<C2sSession>(*this, worker, std::move(transport), listener);
     perWorker_[worker.index()].emplace(session.get(), session);
     ++live_;

@@ -25,7 +25,7 @@ struct Hooks;
 // hooks, TLS, and the per-worker session sets used for timeouts, stats and
 // shutdown (each set is touched only by its own worker's thread).
 class C2sService {
-public:
+  public:
     C2sService(const Config& config, Router& router, Accounts& accounts, Hooks& hooks, TlsContext* tls,
                size_t workers);
     ~C2sService();
@@ -58,7 +58,7 @@ public:
     uint64_t nextSessionId() { return nextId_.fetch_add(1) + 1; }
     void sessionEnded(C2sSession& session);
 
-private:
+  private:
     const Config& config_;
     Router& router_;
     Accounts& accounts_;

@@ -69,8 +69,12 @@ void C2sSession::start() {
     transport_->start();
 }
 
-std::string_view C2sSession::peer() const { return transport_->peer(); }
-size_t C2sSession::queuedBytes() const { return transport_->pendingBytes(); }
+std::string_view C2sSession::peer() const {
+    return transport_->peer();
+}
+size_t C2sSession::queuedBytes() const {
+    return transport_->pendingBytes();
+}
 
 // ---- transport events ----
 
@@ -84,7 +88,8 @@ void C2sSession::onData(std::string_view bytes) {
     auto err = parser_.feed(bytes);
     inFeed_ = false;
     if (err) {
-        spdlog::info("c2s:{} {} stream error {}: {}", id_, transport_->peer(), xmpp::toString(err->condition), err->text);
+        spdlog::info("c2s:{} {} stream error {}: {}", id_, transport_->peer(), xmpp::toString(err->condition),
+                     err->text);
         streamError(std::move(*err));
         return;
     }
@@ -114,9 +119,10 @@ void C2sSession::onClosed(std::string_view reason) {
 
 void C2sSession::sendHeader() {
     streamId_ = randomId();
-    std::string h = "<?xml version='1.0'?><stream:stream xmlns='jabber:client' "
-                    "xmlns:stream='http://etherx.jabber.org/streams' id='" +
-                    streamId_ + "' from='";
+    std::string h =
+        "<?xml version='1.0'?><stream:stream xmlns='jabber:client' "
+        "xmlns:stream='http://etherx.jabber.org/streams' id='" +
+        streamId_ + "' from='";
     xmpp::appendEscaped(h, host_.empty() ? service_.router().hosts().front() : host_);
     h += "' version='1.0' xml:lang='en'>";
     sendRaw(h);
@@ -156,7 +162,9 @@ void C2sSession::onStreamOpen(const xmpp::StreamHeader& header) {
     sendFeatures();
 }
 
-bool C2sSession::tlsOffered() const { return service_.tls() && !transport_->isTls() && !listener_.directTls; }
+bool C2sSession::tlsOffered() const {
+    return service_.tls() && !transport_->isTls() && !listener_.directTls;
+}
 
 bool C2sSession::channelBindingOffered() const {
     return transport_->isTls() && !transport_->channelBinding("tls-server-end-point").empty();
@@ -278,12 +286,13 @@ void C2sSession::cleanup() {
 }
 
 void C2sSession::closeWithError(StreamError error) {
-    worker_.post([self = std::static_pointer_cast<C2sSession>(shared_from_this()), error = std::move(error)]() mutable {
-        self->streamError(std::move(error));
-    });
+    worker_.post([self = std::static_pointer_cast<C2sSession>(shared_from_this()),
+                  error = std::move(error)]() mutable { self->streamError(std::move(error)); });
 }
 
-void C2sSession::shutdown() { streamError(StreamError{StreamCondition::SystemShutdown, "the server is stopping"}); }
+void C2sSession::shutdown() {
+    streamError(StreamError{StreamCondition::SystemShutdown, "the server is stopping"});
+}
 
 void C2sSession::tick(Clock::time_point now) {
     if (state_ == State::Closing || state_ == State::Closed) {
@@ -499,13 +508,14 @@ void C2sSession::scramClientFirst(std::string message) {
     if (!user) {
         // Continue with a fake exchange so that bad names look like bad passwords.
         state_ = State::SaslScram;
-        sendRaw("<challenge xmlns='urn:ietf:params:xml:ns:xmpp-sasl'>" + sasl::base64Encode(scram_->serverFirst(std::nullopt)) +
-                "</challenge>");
+        sendRaw("<challenge xmlns='urn:ietf:params:xml:ns:xmpp-sasl'>" +
+                sasl::base64Encode(scram_->serverFirst(std::nullopt)) + "</challenge>");
         return;
     }
     std::weak_ptr<Session> weak = shared_from_this();
     service_.accounts().scramCredentials(
-        *user, host_, scramHash_, &worker_, [weak](Accounts::Status s, std::optional<sasl::ScramCredentials> creds) {
+        *user, host_, scramHash_, &worker_,
+        [weak](Accounts::Status s, std::optional<sasl::ScramCredentials> creds) {
             auto self = std::static_pointer_cast<C2sSession>(weak.lock());
             if (!self || self->state_ != State::SaslPending || !self->scram_) {
                 return;
@@ -517,14 +527,15 @@ void C2sSession::scramClientFirst(std::string message) {
             }
             self->state_ = State::SaslScram;
             std::string serverFirst = self->scram_->serverFirst(creds);
-            self->sendRaw("<challenge xmlns='urn:ietf:params:xml:ns:xmpp-sasl'>" + sasl::base64Encode(serverFirst) +
-                          "</challenge>");
+            self->sendRaw("<challenge xmlns='urn:ietf:params:xml:ns:xmpp-sasl'>" +
+                          sasl::base64Encode(serverFirst) + "</challenge>");
         });
 }
 
 void C2sSession::handleSaslResponse(const Element& response) {
     std::string text = response.text();
-    auto decoded = text.empty() || text == "=" ? std::optional<std::string>(std::string()) : sasl::base64Decode(text);
+    auto decoded =
+        text.empty() || text == "=" ? std::optional<std::string>(std::string()) : sasl::base64Decode(text);
     if (!decoded) {
         saslFailure("incorrect-encoding");
         return;
@@ -606,12 +617,15 @@ void C2sSession::bind(const std::string& requested, const std::string& iqId) {
     // RFC 6120 §7.7.2.2: the newest session wins; the old one gets <conflict/>.
     auto old = service_.router().bind(jid_, shared_from_this());
     if (old && old.get() != this) {
-        old->closeWithError(StreamError{StreamCondition::Conflict, "replaced by a new session for the same resource"});
+        old->closeWithError(
+            StreamError{StreamCondition::Conflict, "replaced by a new session for the same resource"});
     }
     state_ = State::Bound;
     Element result("iq", std::string(kClient));
     result.setAttr("id", iqId).setAttr("type", "result");
-    result.addChild("bind", std::string(ns::kBind)).addChild("jid", std::string(ns::kBind)).addText(jid_.str());
+    result.addChild("bind", std::string(ns::kBind))
+        .addChild("jid", std::string(ns::kBind))
+        .addText(jid_.str());
     send(result);
     spdlog::info("c2s:{} bound {}", id_, jid_.str());
     service_.hooks().sessionBound.run(SessionEvent{this, jid_});
@@ -622,7 +636,8 @@ void C2sSession::bind(const std::string& requested, const std::string& iqId) {
 void C2sSession::handleStanza(Element& e) {
     if (e.ns() != kClient || !xmpp::isStanza(e)) {
         // RFC 6120 §4.9.3.24.
-        streamError(StreamError{StreamCondition::UnsupportedStanzaType, "unknown element <" + e.name() + "/>"});
+        streamError(
+            StreamError{StreamCondition::UnsupportedStanzaType, "unknown element <" + e.name() + "/>"});
         return;
     }
     // RFC 6120 §8.1.2.1: the server stamps 'from'; a client may only claim
@@ -670,7 +685,8 @@ void C2sSession::handlePresence(Element& e) {
             try {
                 priority = std::clamp(std::stoi(p->text()), -128, 127);
             } catch (const std::exception&) {
-                service_.router().bounce(e, StanzaError(StanzaCondition::BadRequest, "priority must be an integer"));
+                service_.router().bounce(
+                    e, StanzaError(StanzaCondition::BadRequest, "priority must be an integer"));
                 return;
             }
         }
@@ -709,9 +725,8 @@ void C2sSession::deliver(Element stanza) {
         }
         return;
     }
-    worker_.post([self = std::static_pointer_cast<C2sSession>(shared_from_this()), s = std::move(stanza)]() mutable {
-        self->deliver(std::move(s));
-    });
+    worker_.post([self = std::static_pointer_cast<C2sSession>(shared_from_this()),
+                  s = std::move(stanza)]() mutable { self->deliver(std::move(s)); });
 }
 
 void C2sSession::write(const Element& stanza) {

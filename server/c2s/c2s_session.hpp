@@ -20,10 +20,11 @@ class C2sService;
 // then stanzas to and from the router. Lives on one worker; every method
 // except deliver() and closeWithError() runs on that worker's thread.
 class C2sSession final : public Session, public TransportHandler, public xmpp::StreamParserHandler {
-public:
+  public:
     using Clock = std::chrono::steady_clock;
 
-    C2sSession(C2sService& service, Worker& worker, std::shared_ptr<Transport> transport, const ListenerConfig& listener);
+    C2sSession(C2sService& service, Worker& worker, std::shared_ptr<Transport> transport,
+               const ListenerConfig& listener);
     ~C2sSession() override;
 
     void start();
@@ -39,7 +40,7 @@ public:
     size_t queuedBytes() const override;
     std::string_view peer() const override;
 
-private:
+  private:
     enum class State {
         Connected,      // waiting for the stream header / features negotiation
         TlsHandshake,   // <proceed/> sent, TLS under way
@@ -47,7 +48,7 @@ private:
         SaslScram,      // server-first sent, waiting for client-final
         Authenticated,  // SASL succeeded; waiting for the restarted stream, then bind
         BindPending,
-        Bound,          // resource bound: stanzas flow
+        Bound,  // resource bound: stanzas flow
         Closing,
         Closed,
     };

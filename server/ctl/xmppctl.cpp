@@ -70,10 +70,11 @@ int talk(const std::string& path, const std::vector<std::string>& args) {
 }  // namespace
 
 int main(int argc, char** argv) {
-    CLI::App app{"xmppctl - control a running xmppd\n\n"
-                 "  xmppctl [-c CONFIG | -s SOCKET] COMMAND [ARGS...]\n"
-                 "  xmppctl help             lists the server's commands\n"
-                 "  xmppctl COMMAND --help   shows one command's usage"};
+    CLI::App app{
+        "xmppctl - control a running xmppd\n\n"
+        "  xmppctl [-c CONFIG | -s SOCKET] COMMAND [ARGS...]\n"
+        "  xmppctl help             lists the server's commands\n"
+        "  xmppctl COMMAND --help   shows one command's usage"};
     std::string configPath = "conf/xmppd.yml";
     std::string socketPath;
     std::vector<std::string> command;

@@ -10,6 +10,6 @@
 namespace xmppd {
 class TlsContext;
 
-std::shared_ptr<Transport> makeTcpTransport(boost::asio::ip::tcp::socket socket, TlsContext* tls, bool directTls,
-                                            size_t maxOutboundBytes);
+std::shared_ptr<Transport> makeTcpTransport(boost::asio::ip::tcp::socket socket, TlsContext* tls,
+                                            bool directTls, size_t maxOutboundBytes);
 }  // namespace xmppd

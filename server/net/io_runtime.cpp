@@ -2,6 +2,7 @@
 
 #include <sys/stat.h>
 
+#include <atomic>
 #include <boost/asio/buffers_iterator.hpp>
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/ip/v6_only.hpp>
@@ -12,7 +13,6 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/streambuf.hpp>
 #include <boost/asio/write.hpp>
-#include <atomic>
 #include <csignal>
 #include <filesystem>
 #include <future>
@@ -31,7 +31,7 @@ using asio::local::stream_protocol;
 namespace {
 
 class AsioWorker final : public Worker {
-public:
+  public:
     explicit AsioWorker(size_t index) : index_(index), guard_(asio::make_work_guard(io_)) {}
     void post(std::function<void()> fn) override { asio::post(io_, std::move(fn)); }
     size_t index() const override { return index_; }
@@ -89,10 +89,11 @@ struct IoRuntime::Impl {
 
     AsioWorker& pickWorker() { return *workers[nextWorker.fetch_add(1) % workers.size()]; }
 
-    void accept(tcp::acceptor& acceptor, TlsContext* tls, bool directTls, size_t maxOut, std::shared_ptr<AcceptFn> fn) {
+    void accept(tcp::acceptor& acceptor, TlsContext* tls, bool directTls, size_t maxOut,
+                std::shared_ptr<AcceptFn> fn) {
         AsioWorker& w = pickWorker();
-        acceptor.async_accept(w.io_, [this, &acceptor, &w, tls, directTls, maxOut, fn](const boost::system::error_code& ec,
-                                                                                         tcp::socket socket) {
+        acceptor.async_accept(w.io_, [this, &acceptor, &w, tls, directTls, maxOut, fn](
+                                         const boost::system::error_code& ec, tcp::socket socket) {
             if (ec == asio::error::operation_aborted || stopped) {
                 return;
             }
@@ -106,15 +107,16 @@ struct IoRuntime::Impl {
     }
 
     void acceptControl(std::shared_ptr<ControlFn> fn) {
-        control->async_accept([this, fn](const boost::system::error_code& ec, stream_protocol::socket socket) {
-            if (ec == asio::error::operation_aborted || stopped) {
-                return;
-            }
-            if (!ec) {
-                serveControl(std::make_shared<stream_protocol::socket>(std::move(socket)), fn);
-            }
-            acceptControl(fn);
-        });
+        control->async_accept(
+            [this, fn](const boost::system::error_code& ec, stream_protocol::socket socket) {
+                if (ec == asio::error::operation_aborted || stopped) {
+                    return;
+                }
+                if (!ec) {
+                    serveControl(std::make_shared<stream_protocol::socket>(std::move(socket)), fn);
+                }
+                acceptControl(fn);
+            });
     }
 
     void serveControl(std::shared_ptr<stream_protocol::socket> socket, std::shared_ptr<ControlFn> fn) {
@@ -127,10 +129,11 @@ struct IoRuntime::Impl {
             auto reply = [socket](int code, std::string out) {
                 auto text = std::make_shared<std::string>(std::to_string(code) + "\n" + out);
                 asio::post(socket->get_executor(), [socket, text] {
-                    asio::async_write(*socket, asio::buffer(*text), [socket, text](const boost::system::error_code&, size_t) {
-                        boost::system::error_code ignored;
-                        socket->close(ignored);
-                    });
+                    asio::async_write(*socket, asio::buffer(*text),
+                                      [socket, text](const boost::system::error_code&, size_t) {
+                                          boost::system::error_code ignored;
+                                          socket->close(ignored);
+                                      });
                 });
             };
             auto args = decodeNetstrings(request);
@@ -149,12 +152,19 @@ IoRuntime::IoRuntime(int workers) : impl_(std::make_unique<Impl>()) {
     }
 }
 
-IoRuntime::~IoRuntime() { stop(); }
+IoRuntime::~IoRuntime() {
+    stop();
+}
 
-size_t IoRuntime::workerCount() const { return impl_->workers.size(); }
-Worker& IoRuntime::worker(size_t i) { return *impl_->workers.at(i); }
+size_t IoRuntime::workerCount() const {
+    return impl_->workers.size();
+}
+Worker& IoRuntime::worker(size_t i) {
+    return *impl_->workers.at(i);
+}
 
-uint16_t IoRuntime::listen(const ListenerConfig& cfg, TlsContext* tls, size_t maxOutboundBytes, AcceptFn onAccept) {
+uint16_t IoRuntime::listen(const ListenerConfig& cfg, TlsContext* tls, size_t maxOutboundBytes,
+                           AcceptFn onAccept) {
     boost::system::error_code ec;
     auto address = asio::ip::make_address(cfg.address, ec);
     if (ec) {
@@ -176,10 +186,12 @@ uint16_t IoRuntime::listen(const ListenerConfig& cfg, TlsContext* tls, size_t ma
         acceptor->listen(4096, ec);
     }
     if (ec) {
-        throw std::runtime_error("cannot listen on [" + cfg.address + "]:" + std::to_string(cfg.port) + ": " + ec.message());
+        throw std::runtime_error("cannot listen on [" + cfg.address + "]:" + std::to_string(cfg.port) + ": " +
+                                 ec.message());
     }
     uint16_t port = acceptor->local_endpoint().port();
-    impl_->accept(*acceptor, tls, cfg.directTls, maxOutboundBytes, std::make_shared<AcceptFn>(std::move(onAccept)));
+    impl_->accept(*acceptor, tls, cfg.directTls, maxOutboundBytes,
+                  std::make_shared<AcceptFn>(std::move(onAccept)));
     impl_->acceptors.push_back(std::move(acceptor));
     return port;
 }
@@ -232,7 +244,9 @@ void IoRuntime::every(std::chrono::milliseconds period, std::function<void(Worke
     }
 }
 
-void IoRuntime::onSignal(std::function<void(int)> fn) { impl_->signalFn = std::move(fn); }
+void IoRuntime::onSignal(std::function<void(int)> fn) {
+    impl_->signalFn = std::move(fn);
+}
 
 void IoRuntime::run() {
     for (auto& w : impl_->workers) {

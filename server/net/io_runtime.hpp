@@ -17,10 +17,11 @@ class TlsContext;
 // control socket, signals and periodic ticks. The only header that fronts
 // Boost.Asio; Asio itself is confined to io_runtime.cpp and tcp_transport.cpp.
 class IoRuntime {
-public:
+  public:
     using AcceptFn = std::function<void(Worker&, std::shared_ptr<Transport>)>;
     // A control request (the decoded argument list) and the way to answer it.
-    using ControlFn = std::function<void(std::vector<std::string> args, std::function<void(int code, std::string out)> reply)>;
+    using ControlFn = std::function<void(std::vector<std::string> args,
+                                         std::function<void(int code, std::string out)> reply)>;
 
     explicit IoRuntime(int workers);
     ~IoRuntime();
@@ -46,7 +47,7 @@ public:
     // Ends run(): stops the event loops and joins the threads.
     void stop();
 
-private:
+  private:
     struct Impl;
     std::unique_ptr<Impl> impl_;
 };

@@ -22,7 +22,7 @@ using asio::ip::tcp;
 constexpr size_t kReadChunk = 16 * 1024;
 
 class TcpTransport final : public Transport, public std::enable_shared_from_this<TcpTransport> {
-public:
+  public:
     TcpTransport(tcp::socket socket, TlsContext* tls, bool directTls, size_t maxOutbound)
         : socket_(std::move(socket)), tls_(tls), directTls_(directTls), maxOutbound_(maxOutbound) {
         boost::system::error_code ec;
@@ -84,7 +84,8 @@ public:
             }
             unsigned char out[32];
             static const char kLabel[] = "EXPORTER-Channel-Binding";
-            if (SSL_export_keying_material(ssl_, out, sizeof out, kLabel, sizeof kLabel - 1, nullptr, 0, 0) != 1) {
+            if (SSL_export_keying_material(ssl_, out, sizeof out, kLabel, sizeof kLabel - 1, nullptr, 0, 0) !=
+                1) {
                 return {};
             }
             return std::string(reinterpret_cast<char*>(out), sizeof out);
@@ -116,7 +117,9 @@ public:
         return {};
     }
 
-    std::string_view tlsVersion() const override { return isTls() ? SSL_get_version(ssl_) : std::string_view(); }
+    std::string_view tlsVersion() const override {
+        return isTls() ? SSL_get_version(ssl_) : std::string_view();
+    }
 
     void close() override {
         if (closed_ || closing_) {
@@ -145,7 +148,7 @@ public:
     size_t pendingBytes() const override { return pending_.size() + inflight_.size(); }
     const std::string& peer() const override { return peer_; }
 
-private:
+  private:
     void beginTls() {
         ssl_ = SSL_new(tls_->native());
         BIO* in = BIO_new(BIO_s_mem());
@@ -170,10 +173,11 @@ private:
             return;
         }
         reading_ = true;
-        socket_.async_wait(tcp::socket::wait_read, [self = shared_from_this()](const boost::system::error_code& ec) {
-            self->reading_ = false;
-            self->onReadable(ec);
-        });
+        socket_.async_wait(tcp::socket::wait_read,
+                           [self = shared_from_this()](const boost::system::error_code& ec) {
+                               self->reading_ = false;
+                               self->onReadable(ec);
+                           });
     }
 
     void onReadable(const boost::system::error_code& waitEc) {
@@ -357,7 +361,8 @@ private:
 
 }  // namespace
 
-std::shared_ptr<Transport> makeTcpTransport(tcp::socket socket, TlsContext* tls, bool directTls, size_t maxOutboundBytes) {
+std::shared_ptr<Transport> makeTcpTransport(tcp::socket socket, TlsContext* tls, bool directTls,
+                                            size_t maxOutboundBytes) {
     return std::make_shared<TcpTransport>(std::move(socket), tls, directTls, maxOutboundBytes);
 }
 

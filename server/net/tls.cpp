@@ -20,8 +20,8 @@ std::string opensslError() {
 
 // XEP-0368 §3: a direct-TLS client offers ALPN "xmpp-client". A client that
 // offers other protocols only is told nothing (no ALPN) rather than refused.
-int selectAlpn(SSL*, const unsigned char** out, unsigned char* outlen, const unsigned char* in, unsigned int inlen,
-               void*) {
+int selectAlpn(SSL*, const unsigned char** out, unsigned char* outlen, const unsigned char* in,
+               unsigned int inlen, void*) {
     static const unsigned char kXmppClient[] = "xmpp-client";
     unsigned int i = 0;
     while (i < inlen) {
@@ -48,7 +48,8 @@ std::unique_ptr<TlsContext> TlsContext::load(const std::string& certFile, const 
     }
     std::unique_ptr<TlsContext> result(new TlsContext(ctx));
     SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
-    SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_CIPHER_SERVER_PREFERENCE | SSL_OP_NO_COMPRESSION);
+    SSL_CTX_set_options(ctx,
+                        SSL_OP_NO_RENEGOTIATION | SSL_OP_CIPHER_SERVER_PREFERENCE | SSL_OP_NO_COMPRESSION);
     // Frees the per-connection read/write buffers whenever they are empty:
     // an idle session then costs no TLS buffer memory.
     SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS);
@@ -69,12 +70,15 @@ std::unique_ptr<TlsContext> TlsContext::load(const std::string& certFile, const 
         throw std::runtime_error("tls.keyfile " + keyFile + ": " + opensslError());
     }
     if (SSL_CTX_check_private_key(ctx) != 1) {
-        throw std::runtime_error("tls.keyfile " + keyFile + " does not match tls.certfile: " + opensslError());
+        throw std::runtime_error("tls.keyfile " + keyFile +
+                                 " does not match tls.certfile: " + opensslError());
     }
     SSL_CTX_set_alpn_select_cb(ctx, &selectAlpn, nullptr);
     return result;
 }
 
-TlsContext::~TlsContext() { SSL_CTX_free(ctx_); }
+TlsContext::~TlsContext() {
+    SSL_CTX_free(ctx_);
+}
 
 }  // namespace xmppd

@@ -11,13 +11,13 @@ namespace xmppd {
 // AEAD suites only, ALPN "xmpp-client" for direct TLS (XEP-0368), buffers
 // released while a connection is idle.
 class TlsContext {
-public:
+  public:
     // Throws std::runtime_error naming the file and OpenSSL's reason.
     static std::unique_ptr<TlsContext> load(const std::string& certFile, const std::string& keyFile);
     ~TlsContext();
     ssl_ctx_st* native() const { return ctx_; }
 
-private:
+  private:
     explicit TlsContext(ssl_ctx_st* ctx) : ctx_(ctx) {}
     ssl_ctx_st* ctx_;
 };

@@ -7,7 +7,7 @@
 namespace xmppd {
 
 class TransportHandler {
-public:
+  public:
     virtual ~TransportHandler() = default;
     // Plaintext bytes from the peer (already decrypted when TLS is on).
     virtual void onData(std::string_view bytes) = 0;
@@ -21,7 +21,7 @@ public:
 // and is used only from that worker's thread. Implemented in tcp_transport.cpp,
 // the one translation unit that sees Boost.Asio and OpenSSL's SSL objects.
 class Transport {
-public:
+  public:
     virtual ~Transport() = default;
     virtual void setHandler(TransportHandler* handler) = 0;
     // Starts reading (and, on a direct-TLS listener, the TLS handshake).

@@ -28,11 +28,12 @@ TEST_CASE("the shipped conf/xmppd.yml is valid") {
     // Tests run from the build tree or the repo root; try both.
     for (const char* path : {"conf/xmppd.yml", "../conf/xmppd.yml"}) {
         try {
-            auto cfg = loadConfig(path, {{"disco", {}},
-                                         {"ping",
-                                          {{"interval", OptionSpec::Type::Integer, "120", 5, 86400, ""},
-                                           {"timeout", OptionSpec::Type::Integer, "30", 1, 3600, ""}}},
-                                         {"version", {{"show_os", OptionSpec::Type::Boolean, "false", 0, 1, ""}}}});
+            auto cfg =
+                loadConfig(path, {{"disco", {}},
+                                  {"ping",
+                                   {{"interval", OptionSpec::Type::Integer, "120", 5, 86400, ""},
+                                    {"timeout", OptionSpec::Type::Integer, "30", 1, 3600, ""}}},
+                                  {"version", {{"show_os", OptionSpec::Type::Boolean, "false", 0, 1, ""}}}});
             CHECK(cfg.listeners.size() == 2);
             return;
         } catch (const ConfigError& e) {
@@ -66,7 +67,8 @@ TEST_CASE("an unknown module is reported with the known ones") {
 }
 
 TEST_CASE("invalid YAML is reported with its line") {
-    CHECK_THROWS_WITH(parseConfig("hosts: [a\nlisten: ]\n", "x.yml", kSchemas), Catch::Contains("invalid YAML"));
+    CHECK_THROWS_WITH(parseConfig("hosts: [a\nlisten: ]\n", "x.yml", kSchemas),
+                      Catch::Contains("invalid YAML"));
 }
 
 TEST_CASE("postgres without conninfo is refused") {

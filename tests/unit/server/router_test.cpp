@@ -34,7 +34,9 @@ struct FakeSession : Session {
     std::vector<xmpp::StreamError> closed;
 };
 
-Jid jid(const char* s) { return *Jid::parse(s); }
+Jid jid(const char* s) {
+    return *Jid::parse(s);
+}
 
 Element message(const char* from, const char* to, const char* type = "chat") {
     Element m("message", std::string(xmpp::ns::kClient));
@@ -75,7 +77,8 @@ TEST_CASE_METHOD(Fixture, "a message to a full JID reaches only that resource") 
     CHECK(b2->received[0].attr("from") == "alice@example.com/pc");
 }
 
-TEST_CASE_METHOD(Fixture, "a chat message to a bare JID reaches every highest-priority resource (RFC 6121 8.5.2.1.1)") {
+TEST_CASE_METHOD(
+    Fixture, "a chat message to a bare JID reaches every highest-priority resource (RFC 6121 8.5.2.1.1)") {
     auto a = online("alice@example.com/pc", 0);
     auto b1 = online("bob@example.com/one", 5);
     auto b2 = online("bob@example.com/two", 5);
@@ -94,7 +97,8 @@ TEST_CASE_METHOD(Fixture, "negative-priority resources do not get messages to th
     CHECK(errorCondition(*a) == "service-unavailable");
 }
 
-TEST_CASE_METHOD(Fixture, "a message to a user without resources runs delivery_failed, whose default bounces") {
+TEST_CASE_METHOD(Fixture,
+                 "a message to a user without resources runs delivery_failed, whose default bounces") {
     auto a = online("alice@example.com/pc", 0);
     testling.route(message("alice@example.com/pc", "nobody@example.com"));
     CHECK(errorCondition(*a) == "service-unavailable");
@@ -113,7 +117,8 @@ TEST_CASE_METHOD(Fixture, "a Store-band delivery_failed handler takes the messag
     CHECK(a->received.empty());
 }
 
-TEST_CASE_METHOD(Fixture, "a message to an offline full JID falls back to the bare JID (RFC 6121 8.5.3.2.1)") {
+TEST_CASE_METHOD(Fixture,
+                 "a message to an offline full JID falls back to the bare JID (RFC 6121 8.5.3.2.1)") {
     auto a = online("alice@example.com/pc", 0);
     auto b = online("bob@example.com/one", 0);
     testling.route(message("alice@example.com/pc", "bob@example.com/gone"));
@@ -123,7 +128,10 @@ TEST_CASE_METHOD(Fixture, "a message to an offline full JID falls back to the ba
 TEST_CASE_METHOD(Fixture, "an iq to an offline full JID is service-unavailable") {
     auto a = online("alice@example.com/pc", 0);
     Element iq("iq", std::string(xmpp::ns::kClient));
-    iq.setAttr("from", "alice@example.com/pc").setAttr("to", "bob@example.com/gone").setAttr("type", "get").setAttr("id", "q");
+    iq.setAttr("from", "alice@example.com/pc")
+        .setAttr("to", "bob@example.com/gone")
+        .setAttr("type", "get")
+        .setAttr("id", "q");
     iq.addChild("query", "urn:example");
     testling.route(iq);
     CHECK(errorCondition(*a) == "service-unavailable");
@@ -132,7 +140,10 @@ TEST_CASE_METHOD(Fixture, "an iq to an offline full JID is service-unavailable")
 TEST_CASE_METHOD(Fixture, "an iq with an unknown namespace to the server is service-unavailable") {
     auto a = online("alice@example.com/pc", 0);
     Element iq("iq", std::string(xmpp::ns::kClient));
-    iq.setAttr("from", "alice@example.com/pc").setAttr("to", "example.com").setAttr("type", "get").setAttr("id", "q");
+    iq.setAttr("from", "alice@example.com/pc")
+        .setAttr("to", "example.com")
+        .setAttr("type", "get")
+        .setAttr("id", "q");
     iq.addChild("query", "urn:example:nothing");
     testling.route(iq);
     CHECK(errorCondition(*a) == "service-unavailable");
@@ -143,7 +154,10 @@ TEST_CASE_METHOD(Fixture, "an iq handler answers for the server") {
     testling.addIqHandler(IqScope::Server, "urn:xmpp:ping", "ping",
                           [](const IqRequest&, const IqResponder& r) { r.result(); });
     Element iq("iq", std::string(xmpp::ns::kClient));
-    iq.setAttr("from", "alice@example.com/pc").setAttr("to", "example.com").setAttr("type", "get").setAttr("id", "p1");
+    iq.setAttr("from", "alice@example.com/pc")
+        .setAttr("to", "example.com")
+        .setAttr("type", "get")
+        .setAttr("id", "p1");
     iq.addChild("ping", "urn:xmpp:ping");
     testling.route(iq);
     REQUIRE(a->received.size() == 1);
@@ -184,7 +198,8 @@ TEST_CASE_METHOD(Fixture, "groupchat to a bare JID is service-unavailable (RFC 6
     CHECK(errorCondition(*a) == "service-unavailable");
 }
 
-TEST_CASE_METHOD(Fixture, "binding a taken full JID returns the old session, and its late unbind is harmless") {
+TEST_CASE_METHOD(Fixture,
+                 "binding a taken full JID returns the old session, and its late unbind is harmless") {
     auto first = online("bob@example.com/one", 0);
     auto second = std::make_shared<FakeSession>(jid("bob@example.com/one"));
     auto old = testling.bind(second->jid(), second);

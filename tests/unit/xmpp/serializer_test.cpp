@@ -19,7 +19,8 @@ TEST_CASE("xmlns is written only where the namespace changes") {
     q.addChild("name", "jabber:iq:version").addText("xmppd");
     CHECK(toString(testling, "jabber:client") ==
           "<iq><query xmlns='jabber:iq:version'><name>xmppd</name></query></iq>");
-    CHECK(toString(testling) == "<iq xmlns='jabber:client'><query xmlns='jabber:iq:version'><name>xmppd</name></query></iq>");
+    CHECK(toString(testling) ==
+          "<iq xmlns='jabber:client'><query xmlns='jabber:iq:version'><name>xmppd</name></query></iq>");
 }
 
 TEST_CASE("stream errors carry the condition in the streams namespace") {
@@ -36,7 +37,8 @@ TEST_CASE("an error reply swaps addresses and keeps the payload of a message") {
     msg.addChild("body", "jabber:client").addText("hi");
     auto testling = makeErrorReply(msg, StanzaError(StanzaCondition::ServiceUnavailable));
     CHECK(toString(testling, "jabber:client") ==
-          "<message to='a@x/r' from='b@x' id='1' type='error'><body>hi</body><error type='cancel'><service-unavailable "
+          "<message to='a@x/r' from='b@x' id='1' type='error'><body>hi</body><error "
+          "type='cancel'><service-unavailable "
           "xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/></error></message>");
 }
 

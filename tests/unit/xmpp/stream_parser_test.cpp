@@ -31,14 +31,16 @@ struct Recorder : StreamParserHandler {
 };
 
 const std::string kHeader =
-    "<?xml version='1.0'?><stream:stream xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams' "
+    "<?xml version='1.0'?><stream:stream xmlns='jabber:client' "
+    "xmlns:stream='http://etherx.jabber.org/streams' "
     "to='example.com' version='1.0' xml:lang='en'>";
 
-const std::string kSample = kHeader +
-                            "<message to='juliet@example.com' id='m1' type='chat'><body>Wherefore art thou, "
-                            "Romeo? &amp; &lt;3 caf\xC3\xA9 \xF0\x9F\x98\x80</body>"
-                            "<thread>t&#x41;</thread><x xmlns='urn:example:x' a='&quot;q&quot;'/></message> \n "
-                            "<iq type='get' id='p'><ping xmlns='urn:xmpp:ping'/></iq><presence/></stream:stream>";
+const std::string kSample =
+    kHeader +
+    "<message to='juliet@example.com' id='m1' type='chat'><body>Wherefore art thou, "
+    "Romeo? &amp; &lt;3 caf\xC3\xA9 \xF0\x9F\x98\x80</body>"
+    "<thread>t&#x41;</thread><x xmlns='urn:example:x' a='&quot;q&quot;'/></message> \n "
+    "<iq type='get' id='p'><ping xmlns='urn:xmpp:ping'/></iq><presence/></stream:stream>";
 
 std::vector<std::string> parseChunks(const std::vector<std::string>& chunks) {
     Recorder rec;
@@ -88,8 +90,9 @@ TEST_CASE("a stream fed one byte at a time parses the same") {
 }
 
 TEST_CASE("the stream element may use any prefix") {
-    auto events = parseChunks({"<s:stream xmlns:s='http://etherx.jabber.org/streams' xmlns='jabber:client' to='a.example'>"
-                               "<presence/>"});
+    auto events = parseChunks(
+        {"<s:stream xmlns:s='http://etherx.jabber.org/streams' xmlns='jabber:client' to='a.example'>"
+         "<presence/>"});
     REQUIRE(events.size() == 2);
     CHECK(events[0] == "open to=a.example lang= ns=jabber:client v=");
 }
@@ -150,12 +153,14 @@ TEST_CASE("limits are enforced") {
     limits.maxAttributes = 3;
 
     SECTION("a stanza over the byte limit") {
-        auto err = parseError(kHeader + "<message><body>" + std::string(2000, 'a') + "</body></message>", limits);
+        auto err =
+            parseError(kHeader + "<message><body>" + std::string(2000, 'a') + "</body></message>", limits);
         REQUIRE(err);
         CHECK(err->condition == StreamCondition::PolicyViolation);
     }
     SECTION("a stanza just under the byte limit passes") {
-        auto err = parseError(kHeader + "<message><body>" + std::string(900, 'a') + "</body></message>", limits);
+        auto err =
+            parseError(kHeader + "<message><body>" + std::string(900, 'a') + "</body></message>", limits);
         CHECK_FALSE(err);
     }
     SECTION("an unfinished start tag over the byte limit") {
@@ -196,7 +201,8 @@ TEST_CASE("pause stops at the element and reset restarts the stream") {
     StreamParser testling(rec, ParserLimits{});
     rec.parser = &testling;
     rec.pauseOn = "starttls";
-    auto err = testling.feed(kHeader + "<starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>\x16\x03\x01 binary");
+    auto err =
+        testling.feed(kHeader + "<starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>\x16\x03\x01 binary");
     CHECK_FALSE(err);
     REQUIRE(rec.events.size() == 2);
     testling.reset();
