@@ -1,0 +1,23 @@
+// The compiled-in modules. One line per module; only this file and main.cpp's
+// composition know the list.
+#include "modules/disco/disco_module.hpp"
+#include "modules/ping/ping_module.hpp"
+#include "modules/version/version_module.hpp"
+
+namespace xmppd {
+
+template <typename M>
+ModuleDescriptor describe(std::string name) {
+    return ModuleDescriptor{std::move(name), M::options(), [] { return std::make_unique<M>(); }};
+}
+
+const std::vector<ModuleDescriptor>& moduleRegistry() {
+    static const std::vector<ModuleDescriptor> registry{
+        describe<modules::DiscoModule>("disco"),
+        describe<modules::PingModule>("ping"),
+        describe<modules::VersionModule>("version"),
+    };
+    return registry;
+}
+
+}  // namespace xmppd

@@ -1,0 +1,40 @@
+# Sourced by scripts/run and scripts/test: installs the Debian 12 packages the
+# build and the tests need, only when something is missing.
+XMPPD_BUILD_PACKAGES=(
+  build-essential cmake ninja-build ccache mold pkg-config
+  libexpat1-dev libboost-dev libssl-dev libpq-dev libsqlite3-dev libyaml-cpp-dev
+  libspdlog-dev libfmt-dev libidn-dev libidn2-dev libcli11-dev catch2 openssl
+)
+XMPPD_TEST_PACKAGES=(
+  postgresql python3-slixmpp python3-pytest libstrophe-dev clang libclang-rt-14-dev
+)
+
+xmppd_install_packages() {
+  local missing=()
+  local p
+  for p in "$@"; do
+    if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+      missing+=("$p")
+    fi
+  done
+  if [ ${#missing[@]} -eq 0 ]; then
+    return 0
+  fi
+  echo "==> installing Debian packages: ${missing[*]}"
+  local sudo=""
+  if [ "$(id -u)" -ne 0 ]; then
+    sudo="sudo"
+  fi
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
+}
+
+# Configures and builds into $1 with extra CMake arguments after it.
+xmppd_build() {
+  local dir="$1"
+  shift
+  if [ ! -f "$dir/build.ninja" ]; then
+    cmake -S "$XMPPD_ROOT" -B "$dir" -G Ninja "$@"
+  fi
+  ninja -C "$dir"
+}

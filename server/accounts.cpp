@@ -1,0 +1,249 @@
+#include "server/accounts.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <chrono>
+
+#include "server/hooks.hpp"
+#include "server/worker.hpp"
+#include "storage/accounts.hpp"
+#include "storage/pool.hpp"
+#include "xmpp/jid.hpp"
+
+namespace xmppd {
+
+using xmpp::sasl::ScramHash;
+namespace sasl = xmpp::sasl;
+
+const char* toString(Accounts::Status status) {
+    switch (status) {
+        case Accounts::Status::Ok:
+            return "ok";
+        case Accounts::Status::Exists:
+            return "account already exists";
+        case Accounts::Status::NotFound:
+            return "no such account";
+        case Accounts::Status::BadPassword:
+            return "wrong password";
+        case Accounts::Status::Invalid:
+            return "invalid username, host or password";
+        case Accounts::Status::Unavailable:
+            return "storage unavailable, try again later";
+    }
+    return "?";
+}
+
+namespace {
+
+// Delivers a callback's result on the requesting worker.
+template <typename... Args>
+void reply(Worker* to, std::function<void(Args...)> fn, Args... args) {
+    if (to) {
+        to->post([fn = std::move(fn), ... args = std::move(args)]() mutable { fn(std::move(args)...); });
+    } else {
+        fn(std::move(args)...);
+    }
+}
+
+storage::Account makeAccount(const std::string& host, const std::string& user, const std::string& password,
+                             int iterations) {
+    storage::Account a;
+    a.host = host;
+    a.username = user;
+    std::string salt = sasl::randomBytes(16);
+    auto sha1 =
+        sasl::deriveScramCredentials(ScramHash::Sha1, password, salt, static_cast<uint32_t>(iterations));
+    auto sha256 =
+        sasl::deriveScramCredentials(ScramHash::Sha256, password, salt, static_cast<uint32_t>(iterations));
+    a.salt = sasl::base64Encode(salt);
+    a.iterations = iterations;
+    a.storedKeySha1 = sasl::base64Encode(sha1.storedKey);
+    a.serverKeySha1 = sasl::base64Encode(sha1.serverKey);
+    a.storedKeySha256 = sasl::base64Encode(sha256.storedKey);
+    a.serverKeySha256 = sasl::base64Encode(sha256.serverKey);
+    a.createdAt =
+        std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch())
+            .count();
+    return a;
+}
+
+}  // namespace
+
+Accounts::Accounts(storage::Pool& pool, Hooks& hooks, std::vector<std::string> hosts, int iterations)
+    : pool_(pool), hooks_(hooks), hosts_(std::move(hosts)), iterations_(iterations) {}
+
+bool Accounts::isHost(const std::string& host) const {
+    return std::find(hosts_.begin(), hosts_.end(), host) != hosts_.end();
+}
+
+void Accounts::create(std::string username, std::string host, std::string password, Worker* replyTo,
+                      std::function<void(Status)> done) {
+    auto user = xmpp::prepLocalpart(username);
+    auto pass = sasl::saslPrep(password);
+    if (!user || !pass || pass->empty() || !isHost(host)) {
+        reply(replyTo, done, Status::Invalid);
+        return;
+    }
+    bool ok = pool_.submit([this, u = *user, host, p = *pass, replyTo, done](storage::Connection& c) {
+        Status s;
+        try {
+            s = storage::accounts::create(c, makeAccount(host, u, p, iterations_)) ? Status::Ok
+                                                                                   : Status::Exists;
+        } catch (const storage::Error& e) {
+            spdlog::error("accounts: create {}@{}: {}", u, host, e.what());
+            s = Status::Unavailable;
+        }
+        if (s == Status::Ok) {
+            hooks_.accountCreated.run(AccountEvent{host, u});
+        }
+        reply(replyTo, done, s);
+    });
+    if (!ok) {
+        reply(replyTo, done, Status::Unavailable);
+    }
+}
+
+void Accounts::changePassword(std::string username, std::string host, std::string password, Worker* replyTo,
+                              std::function<void(Status)> done) {
+    auto user = xmpp::prepLocalpart(username);
+    auto pass = sasl::saslPrep(password);
+    if (!user || !pass || pass->empty() || !isHost(host)) {
+        reply(replyTo, done, Status::Invalid);
+        return;
+    }
+    bool ok = pool_.submit([this, u = *user, host, p = *pass, replyTo, done](storage::Connection& c) {
+        Status s;
+        try {
+            s = storage::accounts::updateCredentials(c, makeAccount(host, u, p, iterations_))
+                    ? Status::Ok
+                    : Status::NotFound;
+        } catch (const storage::Error& e) {
+            spdlog::error("accounts: change password {}@{}: {}", u, host, e.what());
+            s = Status::Unavailable;
+        }
+        reply(replyTo, done, s);
+    });
+    if (!ok) {
+        reply(replyTo, done, Status::Unavailable);
+    }
+}
+
+void Accounts::remove(std::string username, std::string host, Worker* replyTo,
+                      std::function<void(Status)> done) {
+    auto user = xmpp::prepLocalpart(username);
+    if (!user || !isHost(host)) {
+        reply(replyTo, done, Status::Invalid);
+        return;
+    }
+    bool ok = pool_.submit([this, u = *user, host, replyTo, done](storage::Connection& c) {
+        Status s;
+        try {
+            s = storage::accounts::remove(c, host, u) ? Status::Ok : Status::NotFound;
+        } catch (const storage::Error& e) {
+            spdlog::error("accounts: remove {}@{}: {}", u, host, e.what());
+            s = Status::Unavailable;
+        }
+        if (s == Status::Ok) {
+            hooks_.accountRemoved.run(AccountEvent{host, u});
+        }
+        reply(replyTo, done, s);
+    });
+    if (!ok) {
+        reply(replyTo, done, Status::Unavailable);
+    }
+}
+
+void Accounts::exists(std::string username, std::string host, Worker* replyTo,
+                      std::function<void(Status)> done) {
+    auto user = xmpp::prepLocalpart(username);
+    if (!user || !isHost(host)) {
+        reply(replyTo, done, Status::Invalid);
+        return;
+    }
+    bool ok = pool_.submit([u = *user, host, replyTo, done](storage::Connection& c) {
+        Status s;
+        try {
+            s = storage::accounts::find(c, host, u) ? Status::Ok : Status::NotFound;
+        } catch (const storage::Error& e) {
+            s = Status::Unavailable;
+        }
+        reply(replyTo, done, s);
+    });
+    if (!ok) {
+        reply(replyTo, done, Status::Unavailable);
+    }
+}
+
+void Accounts::list(std::string host, Worker* replyTo,
+                    std::function<void(Status, std::vector<std::string>)> done) {
+    if (!isHost(host)) {
+        reply(replyTo, done, Status::Invalid, std::vector<std::string>{});
+        return;
+    }
+    bool ok = pool_.submit([host, replyTo, done](storage::Connection& c) {
+        try {
+            reply(replyTo, done, Status::Ok, storage::accounts::list(c, host));
+        } catch (const storage::Error& e) {
+            reply(replyTo, done, Status::Unavailable, std::vector<std::string>{});
+        }
+    });
+    if (!ok) {
+        reply(replyTo, done, Status::Unavailable, std::vector<std::string>{});
+    }
+}
+
+void Accounts::scramCredentials(std::string username, std::string host, ScramHash hash, Worker* replyTo,
+                                std::function<void(Status, std::optional<sasl::ScramCredentials>)> done) {
+    using Creds = std::optional<sasl::ScramCredentials>;
+    bool ok = pool_.submit([username, host, hash, replyTo, done](storage::Connection& c) {
+        try {
+            auto a = storage::accounts::find(c, host, username);
+            if (!a) {
+                reply(replyTo, done, Status::NotFound, Creds{});
+                return;
+            }
+            sasl::ScramCredentials creds;
+            creds.salt = sasl::base64Decode(a->salt).value_or("");
+            creds.iterations = static_cast<uint32_t>(a->iterations);
+            bool sha1 = hash == ScramHash::Sha1;
+            creds.storedKey = sasl::base64Decode(sha1 ? a->storedKeySha1 : a->storedKeySha256).value_or("");
+            creds.serverKey = sasl::base64Decode(sha1 ? a->serverKeySha1 : a->serverKeySha256).value_or("");
+            reply(replyTo, done, Status::Ok, Creds{std::move(creds)});
+        } catch (const storage::Error& e) {
+            spdlog::warn("accounts: lookup {}@{}: {}", username, host, e.what());
+            reply(replyTo, done, Status::Unavailable, Creds{});
+        }
+    });
+    if (!ok) {
+        reply(replyTo, done, Status::Unavailable, Creds{});
+    }
+}
+
+void Accounts::checkPassword(std::string username, std::string host, std::string password, Worker* replyTo,
+                             std::function<void(Status)> done) {
+    bool ok = pool_.submit([username, host, password, replyTo, done](storage::Connection& c) {
+        Status s;
+        try {
+            auto a = storage::accounts::find(c, host, username);
+            if (!a) {
+                s = Status::NotFound;
+            } else {
+                auto salt = sasl::base64Decode(a->salt).value_or("");
+                auto derived = sasl::deriveScramCredentials(ScramHash::Sha256, password, salt,
+                                                            static_cast<uint32_t>(a->iterations));
+                auto stored = sasl::base64Decode(a->storedKeySha256).value_or("");
+                s = sasl::constantTimeEqual(derived.storedKey, stored) ? Status::Ok : Status::BadPassword;
+            }
+        } catch (const storage::Error& e) {
+            spdlog::warn("accounts: check {}@{}: {}", username, host, e.what());
+            s = Status::Unavailable;
+        }
+        reply(replyTo, done, s);
+    });
+    if (!ok) {
+        reply(replyTo, done, Status::Unavailable);
+    }
+}
+
+}  // namespace xmppd

@@ -1,0 +1,63 @@
+#pragma once
+
+#include <functional>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "xmpp/sasl/crypto.hpp"
+#include "xmpp/sasl/scram.hpp"
+
+namespace storage {
+class Pool;
+}
+
+namespace xmppd {
+
+class Worker;
+struct Hooks;
+
+// Accounts on top of the storage pool, asynchronously: every call runs on a
+// storage thread and its callback is posted to the given worker (or, with a
+// null worker, called on the storage thread — for admin commands whose reply
+// is itself thread-safe). Credentials are SCRAM StoredKey/ServerKey with a
+// salt and an iteration count (RFC 5802 §3), never the password.
+class Accounts {
+  public:
+    enum class Status {
+        Ok,
+        Exists,       // create: the account already exists
+        NotFound,     // no such account
+        BadPassword,  // checkPassword: wrong password
+        Invalid,      // a malformed username, host or password
+        Unavailable,  // storage down or overloaded: try again later
+    };
+
+    Accounts(storage::Pool& pool, Hooks& hooks, std::vector<std::string> hosts, int iterations);
+
+    void create(std::string username, std::string host, std::string password, Worker* replyTo,
+                std::function<void(Status)> done);
+    void changePassword(std::string username, std::string host, std::string password, Worker* replyTo,
+                        std::function<void(Status)> done);
+    void remove(std::string username, std::string host, Worker* replyTo, std::function<void(Status)> done);
+    void exists(std::string username, std::string host, Worker* replyTo, std::function<void(Status)> done);
+    void list(std::string host, Worker* replyTo, std::function<void(Status, std::vector<std::string>)> done);
+    // For SCRAM: the stored credentials for one hash (nullopt when unknown).
+    void scramCredentials(std::string username, std::string host, xmpp::sasl::ScramHash hash, Worker* replyTo,
+                          std::function<void(Status, std::optional<xmpp::sasl::ScramCredentials>)> done);
+    // For PLAIN: derives and compares in constant time on the storage thread.
+    void checkPassword(std::string username, std::string host, std::string password, Worker* replyTo,
+                       std::function<void(Status)> done);
+
+    bool isHost(const std::string& host) const;
+
+  private:
+    storage::Pool& pool_;
+    Hooks& hooks_;
+    std::vector<std::string> hosts_;
+    int iterations_;
+};
+
+const char* toString(Accounts::Status status);
+
+}  // namespace xmppd

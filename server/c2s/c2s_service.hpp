@@ -1,0 +1,73 @@
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <unordered_map>
+#include <vector>
+
+#include "server/config.hpp"
+#include "server/module.hpp"
+
+namespace xmppd {
+
+class Accounts;
+class C2sSession;
+class Router;
+class TlsContext;
+class Transport;
+class Worker;
+struct Hooks;
+
+// What every c2s session shares: configuration, the router, accounts, the
+// hooks, TLS, and the per-worker session sets used for timeouts, stats and
+// shutdown (each set is touched only by its own worker's thread).
+class C2sService {
+  public:
+    C2sService(const Config& config, Router& router, Accounts& accounts, Hooks& hooks, TlsContext* tls,
+               size_t workers);
+    ~C2sService();
+
+    // A new connection accepted on listener; runs on worker's thread.
+    void accept(Worker& worker, std::shared_ptr<Transport> transport, const ListenerConfig& listener);
+    // Periodic sweep on worker's thread: login timeouts, idle pings.
+    void tick(Worker& worker);
+    // Ends every stream with <system-shutdown/>; runs on worker's thread.
+    void shutdownWorker(Worker& worker);
+    size_t liveSessions() const { return live_.load(); }
+
+    struct QueueStats {
+        size_t sessions = 0;
+        size_t queuedBytes = 0;
+        size_t maxQueuedBytes = 0;
+    };
+    // Gathers the queue gauges from every worker's own thread.
+    QueueStats collect(Worker& worker) const;
+
+    void setKeepalive(std::optional<Keepalive> k) { keepalive_ = k; }
+
+    // For sessions.
+    const Config& config() const { return config_; }
+    Router& router() { return router_; }
+    Accounts& accounts() { return accounts_; }
+    Hooks& hooks() { return hooks_; }
+    TlsContext* tls() const { return tls_; }
+    const std::optional<Keepalive>& keepalive() const { return keepalive_; }
+    uint64_t nextSessionId() { return nextId_.fetch_add(1) + 1; }
+    void sessionEnded(C2sSession& session);
+
+  private:
+    const Config& config_;
+    Router& router_;
+    Accounts& accounts_;
+    Hooks& hooks_;
+    TlsContext* tls_;
+    std::optional<Keepalive> keepalive_;
+    std::atomic<uint64_t> nextId_{0};
+    std::atomic<size_t> live_{0};
+    std::vector<std::unordered_map<C2sSession*, std::shared_ptr<C2sSession>>> perWorker_;
+};
+
+}  // namespace xmppd

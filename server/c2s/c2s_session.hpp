@@ -1,0 +1,115 @@
+#pragma once
+
+#include <chrono>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "server/config.hpp"
+#include "server/net/transport.hpp"
+#include "server/session.hpp"
+#include "xmpp/jid.hpp"
+#include "xmpp/sasl/scram.hpp"
+#include "xmpp/stream_parser.hpp"
+
+namespace xmppd {
+
+class C2sService;
+
+// One client-to-server stream (RFC 6120): STARTTLS, SASL, resource binding,
+// then stanzas to and from the router. Lives on one worker; every method
+// except deliver() and closeWithError() runs on that worker's thread.
+class C2sSession final : public Session, public TransportHandler, public xmpp::StreamParserHandler {
+  public:
+    using Clock = std::chrono::steady_clock;
+
+    C2sSession(C2sService& service, Worker& worker, std::shared_ptr<Transport> transport,
+               const ListenerConfig& listener);
+    ~C2sSession() override;
+
+    void start();
+    void tick(Clock::time_point now);
+    void shutdown();
+
+    // Session
+    uint64_t id() const override { return id_; }
+    const xmpp::Jid& jid() const override { return jid_; }
+    Worker& worker() override { return worker_; }
+    void deliver(xmpp::Element stanza) override;
+    void closeWithError(xmpp::StreamError error) override;
+    size_t queuedBytes() const override;
+    std::string_view peer() const override;
+
+  private:
+    enum class State {
+        Connected,      // waiting for the stream header / features negotiation
+        TlsHandshake,   // <proceed/> sent, TLS under way
+        SaslPending,    // a SASL step is waiting for storage
+        SaslScram,      // server-first sent, waiting for client-final
+        Authenticated,  // SASL succeeded; waiting for the restarted stream, then bind
+        BindPending,
+        Bound,  // resource bound: stanzas flow
+        Closing,
+        Closed,
+    };
+
+    // TransportHandler
+    void onData(std::string_view bytes) override;
+    void onTlsEstablished() override;
+    void onClosed(std::string_view reason) override;
+    // StreamParserHandler
+    void onStreamOpen(const xmpp::StreamHeader& header) override;
+    void onElement(xmpp::Element&& element) override;
+    void onStreamClose() override;
+
+    void sendHeader();
+    void sendFeatures();
+    void send(const xmpp::Element& element);
+    void sendRaw(std::string_view bytes);
+    void streamError(xmpp::StreamError error);
+    void closeStream();
+    void cleanup();
+
+    void handlePreAuth(xmpp::Element& e);
+    void handleAuth(const xmpp::Element& auth);
+    void handleSaslResponse(const xmpp::Element& response);
+    void scramClientFirst(std::string message);
+    void saslFailure(std::string_view condition, std::string_view text = {});
+    void saslSuccess(const std::string& username, std::string additional);
+    void handleBinding(xmpp::Element& e);
+    void bind(const std::string& resource, const std::string& iqId);
+    void handleStanza(xmpp::Element& e);
+    void handlePresence(xmpp::Element& e);
+    void broadcastToOwnResources(const xmpp::Element& presence);
+    void write(const xmpp::Element& stanza);
+    bool tlsOffered() const;
+    bool channelBindingOffered() const;
+
+    C2sService& service_;
+    Worker& worker_;
+    std::shared_ptr<Transport> transport_;
+    const ListenerConfig& listener_;
+    xmpp::StreamParser parser_;
+    uint64_t id_;
+    State state_ = State::Connected;
+    bool headerSent_ = false;
+    bool restartParser_ = false;
+    bool inFeed_ = false;
+    bool scramFirstDone_ = false;
+    xmpp::sasl::ScramHash scramHash_ = xmpp::sasl::ScramHash::Sha256;
+    bool available_ = false;
+    int priority_ = 0;
+    int saslFailures_ = 0;
+    std::string host_;
+    std::string streamId_;
+    xmpp::Jid jid_;
+    std::unique_ptr<xmpp::sasl::ScramServer> scram_;
+    std::string scramUser_;
+    Clock::time_point started_;
+    Clock::time_point lastInput_;
+    Clock::time_point pingSent_{};
+    bool pingOutstanding_ = false;
+    uint32_t pingCounter_ = 0;
+};
+
+}  // namespace xmppd

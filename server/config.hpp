@@ -1,0 +1,105 @@
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "xmpp/stream_parser.hpp"
+
+namespace YAML {
+class Node;
+}
+
+namespace xmppd {
+
+// A configuration error names the key path, the line and what was expected,
+// e.g. "modules.ping.interval (line 42): expected integer >= 1".
+struct ConfigError : std::runtime_error {
+    using std::runtime_error::runtime_error;
+};
+
+struct ListenerConfig {
+    std::string address = "::";
+    uint16_t port = 0;
+    std::string module = "c2s";
+    bool directTls = false;        // XEP-0368: TLS from the first byte
+    bool starttlsRequired = true;  // RFC 6120 §5.3.1: mandatory-to-negotiate
+};
+
+struct TlsConfig {
+    std::string certFile;
+    std::string keyFile;
+};
+
+struct StorageConfig {
+    std::string backend = "sqlite";  // sqlite | postgres
+    std::string sqlitePath = "data/xmppd.sqlite";
+    std::string pgConninfo;
+    int pgPoolSize = 4;
+    size_t queueLimit = 10000;
+};
+
+struct LimitsConfig {
+    xmpp::ParserLimits parser;
+    size_t maxOutboundBytes = 1024 * 1024;
+    int idleTimeout = 300;  // seconds
+    int loginTimeout = 60;  // seconds
+};
+
+struct AuthConfig {
+    int scramIterations = 4096;
+    bool allowPlain = true;
+};
+
+// One option of a module, declared by the module (key, type, default, range,
+// doc) and validated once at start.
+struct OptionSpec {
+    enum class Type { Integer, Boolean, String };
+    std::string key;
+    Type type = Type::String;
+    std::string defaultValue;
+    int64_t min = 0;
+    int64_t max = INT64_MAX;
+    std::string doc;
+};
+
+// A module's validated options: every declared key has a value.
+class ModuleOptions {
+  public:
+    int64_t integer(const std::string& key) const;
+    bool boolean(const std::string& key) const;
+    const std::string& string(const std::string& key) const;
+    void set(const std::string& key, std::string value) { values_[key] = std::move(value); }
+
+  private:
+    std::map<std::string, std::string> values_;
+};
+
+struct Config {
+    std::string path;
+    std::vector<std::string> hosts;
+    std::string logLevel = "info";
+    std::string dataDir = "data";
+    int workers = 0;
+    TlsConfig tls;
+    StorageConfig storage;
+    std::vector<ListenerConfig> listeners;
+    std::string controlSocket = "data/xmppd.ctl";
+    AuthConfig auth;
+    LimitsConfig limits;
+    // Module name → its options, in the order of the file. A module is
+    // enabled when its key is present under `modules:`.
+    std::vector<std::pair<std::string, ModuleOptions>> modules;
+};
+
+// The option schema of each known module, by module name; supplied by the
+// composition root so that config.cpp knows no module.
+using ModuleSchemas = std::map<std::string, std::vector<OptionSpec>>;
+
+// Loads and validates; throws ConfigError with key path and line.
+Config loadConfig(const std::string& path, const ModuleSchemas& schemas);
+Config parseConfig(const std::string& yamlText, const std::string& path, const ModuleSchemas& schemas);
+
+}  // namespace xmppd

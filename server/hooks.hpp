@@ -1,0 +1,145 @@
+#pragma once
+
+// The hooks catalog: every hook of the server as a C++ type. Modules
+// subscribe with a priority band; lower runs first, ties in registration
+// order. Two shapes:
+//  - FoldHook: handlers see a mutable argument and return Continue or Stop;
+//  - NotifyHook: observers.
+// Handlers are added and removed while the server starts or stops a module,
+// never concurrently with traffic (live reload will swap whole snapshots).
+
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "xmpp/element.hpp"
+#include "xmpp/jid.hpp"
+
+namespace xmppd {
+
+class Session;
+
+enum class Band : int { Validate = 100, Policy = 200, Default = 300, Store = 400, Fallback = 500 };
+enum class Flow { Continue, Stop };
+
+// Logs and skips a handler that throws; implemented in hooks.cpp.
+void reportHookFailure(const std::string& hook, const std::string& module, const char* what);
+
+template <typename Arg>
+class FoldHook {
+  public:
+    using Handler = std::function<Flow(Arg&)>;
+    explicit FoldHook(std::string name) : name_(std::move(name)) {}
+
+    uint64_t add(Band band, int offset, std::string module, Handler fn) {
+        Entry e{static_cast<int>(band) + offset, nextId_++, std::move(module), std::move(fn)};
+        auto it = entries_.begin();
+        while (it != entries_.end() && it->priority <= e.priority) {
+            ++it;
+        }
+        entries_.insert(it, std::move(e));
+        return nextId_ - 1;
+    }
+    void remove(uint64_t id) {
+        std::erase_if(entries_, [id](const Entry& e) { return e.id == id; });
+    }
+
+    // Runs the handlers in order until one stops; returns Stop if one did.
+    Flow run(Arg& arg) const {
+        for (const auto& e : entries_) {
+            try {
+                if (e.fn(arg) == Flow::Stop) {
+                    return Flow::Stop;
+                }
+            } catch (const std::exception& ex) {
+                reportHookFailure(name_, e.module, ex.what());
+            } catch (...) {
+                reportHookFailure(name_, e.module, "unknown exception");
+            }
+        }
+        return Flow::Continue;
+    }
+    bool empty() const { return entries_.empty(); }
+
+  private:
+    struct Entry {
+        int priority;
+        uint64_t id;
+        std::string module;
+        Handler fn;
+    };
+    std::string name_;
+    std::vector<Entry> entries_;
+    uint64_t nextId_ = 1;
+};
+
+template <typename Arg>
+class NotifyHook {
+  public:
+    using Handler = std::function<void(const Arg&)>;
+    explicit NotifyHook(std::string name) : fold_(std::move(name)) {}
+    uint64_t add(Band band, int offset, std::string module, Handler fn) {
+        return fold_.add(band, offset, std::move(module), [fn = std::move(fn)](const Arg& a) {
+            fn(a);
+            return Flow::Continue;
+        });
+    }
+    void remove(uint64_t id) { fold_.remove(id); }
+    void run(const Arg& arg) const { fold_.run(arg); }
+
+  private:
+    FoldHook<const Arg> fold_;
+};
+
+// ---- Hook arguments ----
+
+// A stanza addressed to a local user (bare or full JID), before delivery.
+// Handlers may rewrite it or stop it (e.g. blocking, privacy, archive).
+struct StanzaInbound {
+    xmpp::Element* stanza;
+    xmpp::Jid from;
+    xmpp::Jid to;
+};
+
+enum class FailureReason { NoResource, SessionClosed, QueueOverflow };
+
+// A message that could not be handed to any session of its recipient.
+// Offline storage subscribes in the Store band; the core's default in the
+// Fallback band bounces it with <service-unavailable/> (RFC 6121 §8.5.2.2.1).
+struct DeliveryFailed {
+    xmpp::Element* stanza;
+    xmpp::Jid to;
+    FailureReason reason;
+};
+
+struct SessionEvent {
+    Session* session;
+    xmpp::Jid jid;
+};
+
+// Initial or updated available presence, or unavailable (RFC 6121 §4).
+struct PresenceChanged {
+    Session* session;
+    xmpp::Jid jid;
+    bool available;
+    int priority;
+    const xmpp::Element* presence;
+};
+
+struct AccountEvent {
+    std::string host;
+    std::string username;
+};
+
+struct Hooks {
+    FoldHook<StanzaInbound> stanzaInbound{"stanza_inbound"};
+    FoldHook<DeliveryFailed> deliveryFailed{"delivery_failed"};
+    NotifyHook<SessionEvent> sessionBound{"session_bound"};
+    NotifyHook<SessionEvent> sessionClosed{"session_closed"};
+    NotifyHook<PresenceChanged> presenceChanged{"presence_changed"};
+    NotifyHook<AccountEvent> accountCreated{"account_created"};
+    NotifyHook<AccountEvent> accountRemoved{"account_removed"};
+};
+
+}  // namespace xmppd

@@ -1,0 +1,50 @@
+#pragma once
+
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "server/module.hpp"
+
+namespace xmppd {
+
+// Starts the configured modules, applies what they register (iq handlers,
+// disco entries, admin commands, migrations, keepalive) and removes it all on
+// stop, so modules write no teardown code. Also answers disco's questions.
+class ModuleHost final : public DiscoRegistry {
+  public:
+    ModuleHost(const ServerInfo& info, Hooks& hooks, Router& router, Accounts& accounts,
+               storage::Pool& storage);
+    ~ModuleHost() override;
+
+    // Throws std::runtime_error on a conflict (e.g. two modules for one iq namespace).
+    void start(const Config& config);
+    void stop();
+
+    std::vector<std::string> features() const override;
+    std::vector<DiscoIdentity> identities() const override;
+    const std::vector<AdminCommand>& commands() const { return commands_; }
+    void addCommand(AdminCommand command) { commands_.push_back(std::move(command)); }
+    std::optional<Keepalive> keepalive() const { return keepalive_; }
+    std::vector<std::string> moduleNames() const;
+
+  private:
+    struct Running {
+        std::string name;
+        std::unique_ptr<Module> module;
+        ModuleOptions options;
+        Registrations regs;
+    };
+    const ServerInfo& info_;
+    Hooks& hooks_;
+    Router& router_;
+    Accounts& accounts_;
+    storage::Pool& storage_;
+    std::vector<std::unique_ptr<Running>> running_;
+    std::vector<AdminCommand> commands_;
+    std::optional<Keepalive> keepalive_;
+};
+
+}  // namespace xmppd

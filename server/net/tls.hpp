@@ -1,0 +1,25 @@
+#pragma once
+
+#include <memory>
+#include <string>
+
+struct ssl_ctx_st;
+
+namespace xmppd {
+
+// The server's TLS settings (RFC 7590): TLS 1.2 or newer, forward-secret
+// AEAD suites only, ALPN "xmpp-client" for direct TLS (XEP-0368), buffers
+// released while a connection is idle.
+class TlsContext {
+  public:
+    // Throws std::runtime_error naming the file and OpenSSL's reason.
+    static std::unique_ptr<TlsContext> load(const std::string& certFile, const std::string& keyFile);
+    ~TlsContext();
+    ssl_ctx_st* native() const { return ctx_; }
+
+  private:
+    explicit TlsContext(ssl_ctx_st* ctx) : ctx_(ctx) {}
+    ssl_ctx_st* ctx_;
+};
+
+}  // namespace xmppd

@@ -1,0 +1,91 @@
+#pragma once
+
+#include <array>
+#include <functional>
+#include <map>
+#include <memory>
+#include <shared_mutex>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "server/hooks.hpp"
+#include "server/module.hpp"
+#include "server/session.hpp"
+#include "xmpp/element.hpp"
+#include "xmpp/jid.hpp"
+
+namespace xmppd {
+
+struct ResourceView {
+    std::shared_ptr<Session> session;
+    std::string resource;
+    int priority = 0;
+    bool available = false;
+};
+
+// The routing core: the session table (keyed by bare JID, then resource) and
+// the RFC 6121 §8.5 delivery rules for local users. route() may be called
+// from any worker; delivery posts to the target session's worker.
+class Router {
+  public:
+    Router(std::vector<std::string> hosts, Hooks& hooks);
+
+    bool isLocalHost(std::string_view domain) const;
+    const std::vector<std::string>& hosts() const { return hosts_; }
+
+    // Binds a full JID to a session. Returns the session it replaced, if any
+    // (the caller closes it with <conflict/>, RFC 6120 §7.7.2.2).
+    std::shared_ptr<Session> bind(const xmpp::Jid& full, std::shared_ptr<Session> session);
+    void unbind(const xmpp::Jid& full, const Session* session);
+    void setPresence(const xmpp::Jid& full, bool available, int priority);
+    std::vector<ResourceView> resources(const xmpp::Jid& bare) const;
+
+    // Routes a stanza whose 'from' the sender's session has already checked
+    // and stamped. Errors go back to the sender.
+    void route(xmpp::Element stanza);
+    // Answers a stanza with an error (never an error to an error).
+    void bounce(const xmpp::Element& stanza, const xmpp::StanzaError& error);
+
+    // IQ handlers by scope and namespace. A second handler for the same key
+    // is a startup error naming both modules.
+    void addIqHandler(IqScope scope, const std::string& ns, const std::string& module, IqHandler handler);
+    void removeIqHandler(IqScope scope, const std::string& ns);
+
+    // Runs the delivery_failed fold (offline storage, then the bounce).
+    void deliveryFailed(xmpp::Element& stanza, const xmpp::Jid& to, FailureReason reason);
+
+    size_t sessionCount() const;
+    size_t userCount() const;
+    void forEachSession(const std::function<void(const ResourceView&, const std::string& bare)>& fn) const;
+
+  private:
+    struct Entry {
+        std::shared_ptr<Session> session;
+        int priority = 0;
+        bool available = false;
+    };
+    using ResourceMap = std::map<std::string, Entry, std::less<>>;
+    struct Shard {
+        mutable std::shared_mutex mutex;
+        std::unordered_map<std::string, ResourceMap> users;
+    };
+    static constexpr size_t kShards = 64;
+
+    Shard& shardFor(const std::string& bare) const;
+    void routeToServer(xmpp::Element& stanza, const xmpp::Jid& from, const xmpp::Jid& to);
+    void routeToUser(xmpp::Element& stanza, const xmpp::Jid& from, const xmpp::Jid& to);
+    void routeToBare(xmpp::Element& stanza, const xmpp::Jid& from, const xmpp::Jid& to);
+    bool handleIq(IqScope scope, xmpp::Element& iq, const xmpp::Jid& from, const xmpp::Jid& to);
+
+    std::vector<std::string> hosts_;
+    Hooks& hooks_;
+    mutable std::array<Shard, kShards> shards_;
+    struct IqEntry {
+        std::string module;
+        IqHandler handler;
+    };
+    std::map<std::pair<IqScope, std::string>, IqEntry> iqHandlers_;
+};
+
+}  // namespace xmppd

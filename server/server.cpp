@@ -1,0 +1,169 @@
+#include "server/server.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include <fmt/ranges.h>
+#include <chrono>
+#include <csignal>
+#include <filesystem>
+#include <thread>
+
+#include "server/accounts.hpp"
+#include "server/admin_commands.hpp"
+#include "server/c2s/c2s_service.hpp"
+#include "server/hooks.hpp"
+#include "server/module_host.hpp"
+#include "server/net/io_runtime.hpp"
+#include "server/net/tls.hpp"
+#include "server/router.hpp"
+#include "storage/accounts.hpp"
+#include "storage/migrations.hpp"
+#include "storage/pool.hpp"
+#include "xmpp/ns.hpp"
+
+#ifndef XMPPD_VERSION
+#define XMPPD_VERSION "0.1.0"
+#endif
+
+namespace xmppd {
+
+ModuleSchemas moduleSchemas() {
+    ModuleSchemas out;
+    for (const auto& d : moduleRegistry()) {
+        out[d.name] = d.options;
+    }
+    return out;
+}
+
+struct Server::Impl {
+    Config config;
+    ServerInfo info;
+    Hooks hooks;
+    std::unique_ptr<storage::Pool> pool;
+    std::unique_ptr<Router> router;
+    std::unique_ptr<Accounts> accounts;
+    std::unique_ptr<ModuleHost> modules;
+    std::unique_ptr<TlsContext> tls;
+    std::unique_ptr<IoRuntime> io;
+    std::unique_ptr<C2sService> c2s;
+
+    explicit Impl(Config c) : config(std::move(c)) {}
+};
+
+Server::Server(Config config) : impl_(std::make_unique<Impl>(std::move(config))) {}
+
+Server::~Server() = default;
+
+void Server::start() {
+    auto& s = *impl_;
+    const Config& cfg = s.config;
+    s.info.version = XMPPD_VERSION;
+    s.info.hosts = cfg.hosts;
+    s.info.startedAt =
+        std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch())
+            .count();
+    std::error_code ec;
+    std::filesystem::create_directories(cfg.dataDir, ec);
+
+    storage::PoolConfig pc;
+    pc.backend = cfg.storage.backend == "postgres" ? storage::Dialect::Postgres : storage::Dialect::Sqlite;
+    pc.sqlitePath = cfg.storage.sqlitePath;
+    pc.pgConninfo = cfg.storage.pgConninfo;
+    pc.pgPoolSize = cfg.storage.pgPoolSize;
+    pc.queueLimit = cfg.storage.queueLimit;
+    if (pc.backend == storage::Dialect::Sqlite) {
+        auto parent = std::filesystem::path(pc.sqlitePath).parent_path();
+        if (!parent.empty()) {
+            std::filesystem::create_directories(parent, ec);
+        }
+    }
+    try {
+        s.pool = storage::Pool::open(pc);
+        s.pool->runSync([](storage::Connection& c) { storage::migrate(c, storage::accounts::migrations()); });
+    } catch (const storage::Error& e) {
+        throw std::runtime_error(std::string("storage (") + cfg.storage.backend + "): " + e.what());
+    }
+    spdlog::info("storage: {} ready",
+                 cfg.storage.backend == "postgres" ? "postgres" : cfg.storage.sqlitePath);
+
+    s.router = std::make_unique<Router>(cfg.hosts, s.hooks);
+    s.accounts = std::make_unique<Accounts>(*s.pool, s.hooks, cfg.hosts, cfg.auth.scramIterations);
+
+    // The legacy session establishment iq (RFC 3921 §3, optional since RFC 6121):
+    // answered with an empty result for clients that still send it.
+    for (auto scope : {IqScope::Server, IqScope::Account}) {
+        s.router->addIqHandler(scope, std::string(xmpp::ns::kSession), "core",
+                               [](const IqRequest&, const IqResponder& r) { r.result(); });
+    }
+
+    s.modules = std::make_unique<ModuleHost>(s.info, s.hooks, *s.router, *s.accounts, *s.pool);
+    s.modules->start(cfg);
+
+    if (!cfg.tls.certFile.empty()) {
+        s.tls = TlsContext::load(cfg.tls.certFile, cfg.tls.keyFile);
+    } else {
+        for (const auto& l : cfg.listeners) {
+            if (l.directTls || l.starttlsRequired) {
+                throw std::runtime_error("listener on port " + std::to_string(l.port) +
+                                         " needs TLS but tls.certfile is not set");
+            }
+        }
+    }
+
+    s.io = std::make_unique<IoRuntime>(cfg.workers);
+    s.c2s =
+        std::make_unique<C2sService>(cfg, *s.router, *s.accounts, s.hooks, s.tls.get(), s.io->workerCount());
+    s.c2s->setKeepalive(s.modules->keepalive());
+
+    registerCoreCommands(*s.modules,
+                         AdminContext{cfg, s.info, *s.router, *s.accounts, *s.pool, *s.io, *s.c2s});
+
+    for (const auto& l : cfg.listeners) {
+        const ListenerConfig* lc = &l;
+        uint16_t port = s.io->listen(l, s.tls.get(), cfg.limits.maxOutboundBytes,
+                                     [c2s = s.c2s.get(), lc](Worker& w, std::shared_ptr<Transport> t) {
+                                         c2s->accept(w, std::move(t), *lc);
+                                     });
+        spdlog::info("listening on [{}]:{} ({}{})", l.address, port, l.module,
+                     l.directTls ? ", direct TLS" : (s.tls ? ", STARTTLS" : ", no TLS"));
+    }
+    s.io->listenControl(cfg.controlSocket,
+                        [mods = s.modules.get()](std::vector<std::string> args, AdminReply reply) {
+                            dispatchCommand(mods->commands(), args, std::move(reply));
+                        });
+    spdlog::info("control socket {}", cfg.controlSocket);
+    s.io->every(std::chrono::seconds(1), [c2s = s.c2s.get()](Worker& w) { c2s->tick(w); });
+}
+
+void Server::run() {
+    auto& s = *impl_;
+    s.io->onSignal([&s](int sig) {
+        if (sig == SIGHUP) {
+            // Logs go to stderr (journald or a redirect); flushing is what a
+            // reopen means for us. Config reload comes with live reload.
+            spdlog::default_logger()->flush();
+            spdlog::info("SIGHUP: logs flushed");
+            return;
+        }
+        spdlog::info("signal {}: closing all streams", sig);
+        s.io->closeListeners();
+        for (size_t i = 0; i < s.io->workerCount(); ++i) {
+            Worker& w = s.io->worker(i);
+            w.post([&s, &w] { s.c2s->shutdownWorker(w); });
+        }
+        // Give the streams a moment to flush their closing tags.
+        auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+        while (s.c2s->liveSessions() > 0 && std::chrono::steady_clock::now() < deadline) {
+            std::this_thread::sleep_for(std::chrono::milliseconds(20));
+        }
+        s.io->stop();
+    });
+    spdlog::info("xmppd {} started for {}", s.info.version, fmt::join(s.config.hosts, ", "));
+    s.io->run();
+    s.modules->stop();
+    s.c2s.reset();
+    s.pool.reset();
+    spdlog::info("xmppd stopped");
+}
+
+}  // namespace xmppd

@@ -1,0 +1,30 @@
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "server/config.hpp"
+
+namespace xmppd {
+
+// The composition root's object graph: config, storage, hooks, router,
+// accounts, modules, c2s and the event loops. main.cpp builds one and runs it.
+class Server {
+  public:
+    explicit Server(Config config);
+    ~Server();
+    // Opens storage, runs migrations, starts modules, binds listeners.
+    // Throws std::runtime_error with a message meant for the operator.
+    void start();
+    // Blocks until SIGINT/SIGTERM, then closes every stream cleanly.
+    void run();
+
+  private:
+    struct Impl;
+    std::unique_ptr<Impl> impl_;
+};
+
+// Every module's option schema, for config validation (from the registry).
+ModuleSchemas moduleSchemas();
+
+}  // namespace xmppd

@@ -1,0 +1,31 @@
+#pragma once
+
+#include <cstdint>
+#include <memory>
+
+#include "xmpp/element.hpp"
+#include "xmpp/errors.hpp"
+#include "xmpp/jid.hpp"
+
+namespace xmppd {
+
+class Worker;
+
+// What the router and modules see of a session: an address and a way to hand
+// it stanzas. A session's state lives on its worker; deliver() and
+// closeWithError() are safe from any thread (they post to that worker).
+class Session : public std::enable_shared_from_this<Session> {
+  public:
+    virtual ~Session() = default;
+    virtual uint64_t id() const = 0;
+    // Full JID once bound; empty before.
+    virtual const xmpp::Jid& jid() const = 0;
+    virtual Worker& worker() = 0;
+    virtual void deliver(xmpp::Element stanza) = 0;
+    virtual void closeWithError(xmpp::StreamError error) = 0;
+    // Bytes waiting to be written: the queue-length health gauge.
+    virtual size_t queuedBytes() const = 0;
+    virtual std::string_view peer() const = 0;
+};
+
+}  // namespace xmppd

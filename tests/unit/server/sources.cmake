@@ -1,0 +1,4 @@
+set(SERVER_TEST_SOURCES
+  server/router_test.cpp
+  server/config_test.cpp
+)
