@@ -526,16 +526,16 @@ class SlixClient(ClientXMPP):
         try:
             await asyncio.wait_for(asyncio.shield(self._ready), timeout)
         except asyncio.TimeoutError:
-            self.abort()
+            self.kill()
             raise LoginFailed("no session within %ss" % timeout) from None
         return self
 
-    async def wait_login_result(self, timeout: float = 20.0) -> Optional[BaseException]:
+    def kill(self) -> None:
+        """Drop the connection at once, whatever state slixmpp is in."""
         try:
-            await asyncio.wait_for(asyncio.shield(self._ready), timeout)
-            return None
-        except (LoginFailed, asyncio.TimeoutError) as e:
-            return e
+            self.abort()
+        except (AttributeError, OSError):
+            pass  # already being torn down
 
     @property
     def mechanism(self) -> Optional[str]:

@@ -108,7 +108,7 @@ def test_slixmpp_wrong_password(server):
             await c.login(server.c2s_port)
         assert c.auth_failures == ["not-authorized"], c.auth_failures
         assert not c.authenticated
-        c.abort()
+        c.kill()
 
     run(scenario())
 

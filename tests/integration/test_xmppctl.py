@@ -71,7 +71,7 @@ def test_change_password(server):
         if err is None:
             await c.logout()
         else:
-            c.abort()
+            c.kill()
         return err
 
     assert run(scram("new-password")) is None
@@ -156,7 +156,7 @@ def test_stats(server):
         sessions, line = parse_number_after(r"session", text)
         assert sessions is not None, "no sessions count in stats:\n%s" % text
         assert sessions >= 3, "3 sessions are open but stats says: %s" % line
-        queue, qline = parse_number_after(r"queue", text)
+        queue, qline = parse_number_after(r"outbound", text)
         assert queue is not None, "no outbound-queue gauge in stats:\n%s" % text
         assert queue >= 0
     finally:
