@@ -477,6 +477,7 @@ class SlixClient(ClientXMPP):
         self.auth_failures: List[str] = []
         self.disconnect_reasons: List[Any] = []
         self._ready: asyncio.Future = asyncio.get_running_loop().create_future()
+        self._available: asyncio.Future = asyncio.get_running_loop().create_future()
         self.add_event_handler("session_start", self._on_session_start)
         self.add_event_handler("failed_auth", self._on_failed_auth)
         self.add_event_handler("failed_all_auth", self._fail("no SASL mechanism left"))
@@ -485,7 +486,7 @@ class SlixClient(ClientXMPP):
         self.add_event_handler("stream_error", self._on_stream_error)
         self.add_event_handler("disconnected", self._on_disconnected)
         self.add_event_handler("message", lambda m: self.messages.put_nowait(m))
-        self.add_event_handler("presence", lambda p: self.presences.put_nowait(p))
+        self.add_event_handler("presence", self._on_presence)
         # Unanswered iqs addressed to us would otherwise get slixmpp's
         # feature-not-implemented; that is fine for these tests.
 
@@ -509,6 +510,11 @@ class SlixClient(ClientXMPP):
                 "disconnected before the session started (reason %r, auth failures %r, "
                 "stream errors %r)" % (reason, self.auth_failures, self.stream_errors)))
 
+    def _on_presence(self, p) -> None:
+        if p["from"] == self.boundjid and not self._available.done():
+            self._available.set_result(True)
+        self.presences.put_nowait(p)
+
     def _on_session_start(self, _event) -> None:
         if self.send_initial_presence:
             if self.initial_priority is None:
@@ -528,6 +534,17 @@ class SlixClient(ClientXMPP):
         except asyncio.TimeoutError:
             self.kill()
             raise LoginFailed("no session within %ss" % timeout) from None
+        if self.send_initial_presence:
+            # The server reflects initial presence to the sender's own resource
+            # too (RFC 6121 §4.2.2); once it has, we are "available" and
+            # bare-JID messages may be routed to us. Without this, a test's
+            # first message could race our presence through the server.
+            try:
+                await asyncio.wait_for(asyncio.shield(self._available), timeout)
+            except asyncio.TimeoutError:
+                self.kill()
+                raise LoginFailed("the server did not reflect our initial presence "
+                                  "within %ss (RFC 6121 §4.2.2)" % timeout) from None
         return self
 
     def kill(self) -> None:

@@ -358,6 +358,13 @@ class RawXmpp:
         prio = "<priority>%d</priority>" % priority if priority is not None else ""
         self.send("<presence>%s</presence>" % prio)
 
+    def become_available(self, priority: Optional[int] = None) -> ET.Element:
+        """Initial presence, then wait until the server reflects it back to us
+        (RFC 6121 §4.2.2): from then on bare-JID messages are routed here."""
+        self.send_presence(priority)
+        return self.wait_for(
+            lambda e: e.tag == q(NS_CLIENT, "presence") and e.get("from") == self.jid)
+
 
 def stanza_error(elem: ET.Element) -> tuple:
     """(type, condition) of a stanza's <error/> child, or (None, None)."""

@@ -88,3 +88,45 @@ def test_iq_get_without_payload_is_bad_request(server, alice):
     answer = alice.iq("get", "localhost", "")
     assert answer.get("type") == "error", to_string(answer)
     assert stanza_error(answer)[1] == "bad-request", to_string(answer)
+
+
+def test_chat_to_offline_user_is_bounced_or_stored(server, alice):
+    """RFC 6121 §8.5.2.2.1 / XEP-0160: a chat message to a registered user
+    with no available resource is stored offline or bounced with
+    <service-unavailable/>; it must not just vanish."""
+    bob_jid, bob_pw = server.new_user("offline")
+    alice.send("<message to='%s' id='m-offline' type='chat'><body>while you were out</body></message>"
+               % bob_jid)
+    answer = alice.recv(2.0)
+    if answer is not None and answer.tag == q(NS_CLIENT, "message"):
+        assert answer.get("type") == "error", to_string(answer)
+        assert answer.get("id") == "m-offline", to_string(answer)
+        assert stanza_error(answer)[1] == "service-unavailable", to_string(answer)
+        return
+    assert answer is None, to_string(answer)
+    # No bounce: then it was stored and comes with bob's initial presence.
+    with server.raw_login(bob_jid, bob_pw) as bob:
+        bob.send_presence()
+        got = bob.wait_for(lambda e: e.tag == q(NS_CLIENT, "message"), timeout=5)
+        assert got.findtext(q(NS_CLIENT, "body")) == "while you were out", to_string(got)
+
+
+def test_chat_to_connected_but_unavailable_user_is_not_lost(server, alice):
+    """A user whose only session has not sent initial presence has no
+    available resource (RFC 6121 §8.5.2.1.1 delivers bare-JID messages to
+    available resources): the message is bounced, stored or delivered,
+    not silently dropped."""
+    bob_jid, bob_pw = server.new_user("quiet")
+    with server.raw_login(bob_jid, bob_pw) as bob:
+        alice.send("<message to='%s' id='m-quiet' type='chat'><body>psst</body></message>" % bob_jid)
+        answer = alice.recv(2.0)
+        delivered = [e for e in bob.collect(0.5) if e.tag == q(NS_CLIENT, "message")]
+        if answer is not None and answer.tag == q(NS_CLIENT, "message"):
+            assert stanza_error(answer)[1] == "service-unavailable", to_string(answer)
+            return
+        if delivered:
+            assert delivered[0].findtext(q(NS_CLIENT, "body")) == "psst"
+            return
+        bob.send_presence()
+        got = bob.wait_for(lambda e: e.tag == q(NS_CLIENT, "message"), timeout=5)
+        assert got.findtext(q(NS_CLIENT, "body")) == "psst", to_string(got)

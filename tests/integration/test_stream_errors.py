@@ -29,7 +29,7 @@ def test_not_well_formed_closes_only_that_stream(server):
     carol_jid, carol_pw = server.new_user("carol")
 
     with server.raw_login(bob_jid, bob_pw, "desk") as bob:
-        bob.send_presence()
+        bob.become_available()
         with server.raw_login(alice_jid, alice_pw, "x") as alice:
             alice.send("<message to='%s'><body></message>" % bob_jid)
             elements = alice.read_until_closed(timeout=10)
@@ -113,7 +113,7 @@ def test_spoofed_from_is_invalid_from(server):
     alice_jid, alice_pw = server.new_user("alice")
     bob_jid, bob_pw = server.new_user("bob")
     with server.raw_login(bob_jid, bob_pw, "x") as bob, server.raw_login(alice_jid, alice_pw) as alice:
-        bob.send_presence()  # available, so that bare-JID messages reach him
+        bob.become_available()  # so that bare-JID messages reach him
         # Control: a 'from' that is alice's own full JID is fine (RFC 6120 §8.1.2.1).
         alice.send("<message from='%s' to='%s' type='chat'><body>honest</body></message>"
                    % (alice.jid, bob_jid))
