@@ -155,7 +155,7 @@ Config parseRoot(const YAML::Node& root, const std::string& path, const ModuleSc
     Config cfg;
     cfg.path = path;
     checkKeys(root, "",
-              {"hosts", "loglevel", "data_dir", "workers", "tls", "storage", "listen", "control", "auth",
+              {"hosts", "loglevel", "log_file", "data_dir", "workers", "tls", "storage", "listen", "control", "auth",
                "limits", "modules"});
     if (!root["hosts"] || !root["hosts"].IsSequence() || root["hosts"].size() == 0) {
         fail("hosts", root["hosts"] ? root["hosts"] : root, "expected a non-empty list of domain names");
@@ -169,6 +169,9 @@ Config parseRoot(const YAML::Node& root, const std::string& path, const ModuleSc
         if (!levels.count(cfg.logLevel)) {
             fail("loglevel", root["loglevel"], "expected one of: trace, debug, info, warn, error");
         }
+    }
+    if (root["log_file"]) {
+        cfg.logFile = asString(root["log_file"], "log_file", true);
     }
     if (root["data_dir"]) {
         cfg.dataDir = asString(root["data_dir"], "data_dir");

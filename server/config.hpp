@@ -81,6 +81,7 @@ struct Config {
     std::string path;
     std::vector<std::string> hosts;
     std::string logLevel = "info";
+    std::string logFile;  // empty: stderr. SIGHUP reopens it (logrotate).
     std::string dataDir = "data";
     int workers = 0;
     TlsConfig tls;

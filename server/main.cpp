@@ -31,6 +31,14 @@ int main(int argc, char** argv) {
         std::cout << configPath << ": OK\n";
         return 0;
     }
+    if (!config.logFile.empty()) {
+        try {
+            xmppd::reopenLogFile(config.logFile);
+        } catch (const std::exception& e) {
+            std::cerr << "xmppd: log_file " << config.logFile << ": " << e.what() << "\n";
+            return 2;
+        }
+    }
     spdlog::set_level(spdlog::level::from_str(config.logLevel));
     spdlog::flush_on(spdlog::level::info);
     try {

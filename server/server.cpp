@@ -1,9 +1,13 @@
 #include "server/server.hpp"
 
+#include <spdlog/details/file_helper.h>
+#include <spdlog/sinks/base_sink.h>
 #include <spdlog/spdlog.h>
 
 #include <fmt/ranges.h>
 #include <chrono>
+#include <mutex>
+#include <cstdio>
 #include <csignal>
 #include <filesystem>
 #include <thread>
@@ -20,12 +24,84 @@
 #include "storage/migrations.hpp"
 #include "storage/pool.hpp"
 #include "xmpp/ns.hpp"
+#include "xmpp/sasl/crypto.hpp"
+#include "xmpp/sasl/scram.hpp"
 
 #ifndef XMPPD_VERSION
 #define XMPPD_VERSION "0.1.0"
 #endif
 
 namespace xmppd {
+
+namespace {
+
+// A file sink that can reopen its file under its own lock, so a SIGHUP from
+// logrotate never races with workers that are logging.
+class ReopenableFileSink final : public spdlog::sinks::base_sink<std::mutex> {
+public:
+    explicit ReopenableFileSink(std::string path) : path_(std::move(path)) { file_.open(path_, false); }
+    void reopen() {
+        std::lock_guard lock(mutex_);
+        file_.close();
+        file_.open(path_, false);
+    }
+
+protected:
+    void sink_it_(const spdlog::details::log_msg& msg) override {
+        spdlog::memory_buf_t formatted;
+        formatter_->format(msg, formatted);
+        file_.write(formatted);
+    }
+    void flush_() override { file_.flush(); }
+
+private:
+    std::string path_;
+    spdlog::details::file_helper file_;
+};
+
+std::shared_ptr<ReopenableFileSink> gFileSink;
+
+}  // namespace
+
+void reopenLogFile(const std::string& path) {
+    if (gFileSink) {
+        gFileSink->reopen();
+        return;
+    }
+    // First call, before any worker runs: switch the logger to the file.
+    gFileSink = std::make_shared<ReopenableFileSink>(path);
+    gFileSink->set_pattern("%Y-%m-%d %H:%M:%S.%e %l %v");
+    auto& sinks = spdlog::default_logger()->sinks();
+    sinks.clear();
+    sinks.push_back(gFileSink);
+}
+
+namespace {
+
+// RFC 5802 §5.1: an unknown user must look like a known one. The fake salt
+// is derived from a server secret; keep it across restarts so the salt for a
+// given unknown name does not change (which would give the name away).
+void loadUnknownUserSaltKey(const std::string& dataDir) {
+    auto path = std::filesystem::path(dataDir) / "scram-unknown-user.key";
+    std::string key;
+    if (std::FILE* f = std::fopen(path.c_str(), "rb")) {
+        char buf[64];
+        size_t n = std::fread(buf, 1, sizeof buf, f);
+        std::fclose(f);
+        key.assign(buf, n);
+    }
+    if (key.size() < 32) {
+        key = xmpp::sasl::randomBytes(32);
+        if (std::FILE* f = std::fopen(path.c_str(), "wb")) {
+            std::fwrite(key.data(), 1, key.size(), f);
+            std::fclose(f);
+            std::filesystem::permissions(path, std::filesystem::perms::owner_read | std::filesystem::perms::owner_write);
+        }
+    }
+    xmpp::sasl::ScramServer::setUnknownUserSaltKey(key);
+}
+
+}  // namespace
 
 ModuleSchemas moduleSchemas() {
     ModuleSchemas out;
@@ -64,6 +140,7 @@ void Server::start() {
             .count();
     std::error_code ec;
     std::filesystem::create_directories(cfg.dataDir, ec);
+    loadUnknownUserSaltKey(cfg.dataDir);
 
     storage::PoolConfig pc;
     pc.backend = cfg.storage.backend == "postgres" ? storage::Dialect::Postgres : storage::Dialect::Sqlite;
@@ -139,10 +216,17 @@ void Server::run() {
     auto& s = *impl_;
     s.io->onSignal([&s](int sig) {
         if (sig == SIGHUP) {
-            // Logs go to stderr (journald or a redirect); flushing is what a
-            // reopen means for us. Config reload comes with live reload.
+            // Reopen the log file (logrotate moved it). On stderr there is
+            // nothing to reopen. Config reload comes with live reload.
             spdlog::default_logger()->flush();
-            spdlog::info("SIGHUP: logs flushed");
+            if (!s.config.logFile.empty()) {
+                try {
+                    reopenLogFile(s.config.logFile);
+                } catch (const std::exception& e) {
+                    std::fprintf(stderr, "xmppd: cannot reopen %s: %s\n", s.config.logFile.c_str(), e.what());
+                }
+            }
+            spdlog::info("SIGHUP: log reopened");
             return;
         }
         spdlog::info("signal {}: closing all streams", sig);

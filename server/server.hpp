@@ -24,6 +24,10 @@ class Server {
     std::unique_ptr<Impl> impl_;
 };
 
+// Points the default logger at path (appending), replacing its sinks: used
+// at start and on SIGHUP so that a rotated log file is let go.
+void reopenLogFile(const std::string& path);
+
 // Every module's option schema, for config validation (from the registry).
 ModuleSchemas moduleSchemas();
 
