@@ -388,3 +388,14 @@ def stream_error_condition(elems: List[ET.Element]) -> Optional[str]:
                     return local_name(child.tag)
             return "(no condition)"
     return None
+
+
+def assert_closed_with(client: RawXmpp, condition: str, elements: List[ET.Element]) -> None:
+    """The stream ended with this stream error, then </stream:stream>, then a close."""
+    got = stream_error_condition(elements)
+    assert got == condition, "expected <%s/> stream error, got %r; received: %s" % (
+        condition, got, [to_string(e)[:300] for e in elements])
+    assert client.stream_ended, "no </stream:stream> after the stream error"
+    assert client.eof, "the server did not close the TCP connection"
+    # The stream error is the last thing on the stream.
+    assert elements[-1].tag == q(NS_STREAM, "error"), [to_string(e)[:200] for e in elements]

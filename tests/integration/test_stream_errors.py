@@ -2,21 +2,10 @@
 it closes, and that the other sessions do not notice."""
 
 from harness import run, slix_client
-from rawxmpp import NS_CLIENT, q, stream_error_condition, to_string
+from rawxmpp import NS_CLIENT, assert_closed_with, q, to_string
 
 # The harness default, repeated here because the tests depend on it.
 SERVER_CONFIG = {"limits": {"max_stanza_bytes": 10000}}
-
-
-def assert_closed_with(client, condition, elements):
-    got = stream_error_condition(elements)
-    assert got == condition, "expected <%s/> stream error, got %r; received: %s" % (
-        condition, got, [to_string(e)[:300] for e in elements])
-    assert client.stream_ended, "no </stream:stream> after the stream error"
-    assert client.eof, "the server did not close the TCP connection"
-    # The stream error is the last thing on the stream.
-    assert elements[-1].tag == "{http://etherx.jabber.org/streams}error", [
-        to_string(e)[:200] for e in elements]
 
 
 def message_bodies(elements):
