@@ -27,6 +27,14 @@ std::span<const storage::Migration> migrations() {
 AppendResult append(storage::Connection& c, const std::string& host, const std::string& user,
                     const std::string& sender, int64_t now, const std::string& stanza, int64_t maxMessages) {
     storage::Transaction tx(c);
+    auto r = appendInTransaction(c, host, user, sender, now, stanza, maxMessages);
+    tx.commit();
+    return r;
+}
+
+AppendResult appendInTransaction(storage::Connection& c, const std::string& host, const std::string& user,
+                                 const std::string& sender, int64_t now, const std::string& stanza,
+                                 int64_t maxMessages) {
     auto exists = c.exec("SELECT 1 FROM accounts WHERE host = $1 AND username = $2", {host, user});
     if (exists.rows.empty()) {
         return AppendResult::NoSuchUser;
@@ -38,7 +46,6 @@ AppendResult append(storage::Connection& c, const std::string& host, const std::
         "INSERT INTO offline_messages (host, username, sender, stored_at, stanza) VALUES ($1, $2, $3, $4, "
         "$5)",
         {host, user, sender, std::to_string(now), stanza});
-    tx.commit();
     return AppendResult::Stored;
 }
 

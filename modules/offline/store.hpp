@@ -28,6 +28,10 @@ std::span<const storage::Migration> migrations();
 // maxMessages stored (nothing already stored is ever dropped for a new one).
 AppendResult append(storage::Connection& c, const std::string& host, const std::string& user,
                     const std::string& sender, int64_t now, const std::string& stanza, int64_t maxMessages);
+// The same inside a transaction the caller owns (group commit).
+AppendResult appendInTransaction(storage::Connection& c, const std::string& host, const std::string& user,
+                                 const std::string& sender, int64_t now, const std::string& stanza,
+                                 int64_t maxMessages);
 // Oldest first, at most limit.
 std::vector<StoredMessage> fetch(storage::Connection& c, const std::string& host, const std::string& user,
                                  int64_t limit);

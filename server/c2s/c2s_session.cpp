@@ -798,9 +798,16 @@ void C2sSession::write(Element stanza, std::function<void(bool)> done) {
             streamError(StreamError{StreamCondition::PolicyViolation, "too many unacknowledged stanzas"});
             return;
         }
-        // Ask for an acknowledgement every few stanzas so the queue drains.
-        if (state_ == State::Bound && ++sinceAckRequest_ >= 5) {
-            smRequestAck();
+        // Ask for an acknowledgement at the end of each burst, with at most
+        // one request in flight: the queue drains about once per round trip.
+        if (state_ == State::Bound && !ackRequestInFlight_ && !ackRequestScheduled_) {
+            ackRequestScheduled_ = true;
+            worker_.post([self = std::static_pointer_cast<C2sSession>(shared_from_this())] {
+                self->ackRequestScheduled_ = false;
+                if (self->state_ == State::Bound && !self->unacked_.empty() && !self->ackRequestInFlight_) {
+                    self->smRequestAck();
+                }
+            });
         }
     } else if (done) {
         done(true);  // no stream management: written is as accepted as it gets

@@ -154,7 +154,8 @@ class C2sSession final : public Session, public TransportHandler, public xmpp::S
     std::set<uint64_t> inUnhandled_;  // received, not yet handled (durable writes pending)
     uint32_t outAcked_ = 0;           // the client's last h
     std::deque<std::pair<xmpp::Element, std::function<void(bool)>>> unacked_;
-    size_t sinceAckRequest_ = 0;
+    bool ackRequestInFlight_ = false;
+    bool ackRequestScheduled_ = false;
     Clock::time_point lastAckRequest_{};
     Clock::time_point hibernateUntil_{};
     std::weak_ptr<C2sSession> successor_;

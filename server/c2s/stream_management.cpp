@@ -151,6 +151,7 @@ void C2sSession::smAck(const Element& e) {
         return;
     }
     outAcked_ = *h;
+    ackRequestInFlight_ = false;
     for (uint32_t i = 0; i < newlyAcked; ++i) {
         auto entry = std::move(unacked_.front());
         unacked_.pop_front();
@@ -161,7 +162,7 @@ void C2sSession::smAck(const Element& e) {
 }
 
 void C2sSession::smRequestAck() {
-    sinceAckRequest_ = 0;
+    ackRequestInFlight_ = true;
     lastAckRequest_ = Clock::now();
     sendRaw("<r xmlns='urn:xmpp:sm:3'/>");
 }
