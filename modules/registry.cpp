@@ -1,6 +1,7 @@
 // The compiled-in modules. One line per module; only this file and main.cpp's
 // composition know the list.
 #include "modules/disco/disco_module.hpp"
+#include "modules/offline/offline_module.hpp"
 #include "modules/ping/ping_module.hpp"
 #include "modules/version/version_module.hpp"
 
@@ -14,6 +15,7 @@ ModuleDescriptor describe(std::string name) {
 const std::vector<ModuleDescriptor>& moduleRegistry() {
     static const std::vector<ModuleDescriptor> registry{
         describe<modules::DiscoModule>("disco"),
+        describe<modules::OfflineModule>("offline"),
         describe<modules::PingModule>("ping"),
         describe<modules::VersionModule>("version"),
     };

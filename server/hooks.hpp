@@ -10,6 +10,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -104,6 +105,12 @@ struct StanzaInbound {
 
 enum class FailureReason { NoResource, SessionClosed, QueueOverflow };
 
+// Held while the server has not yet taken responsibility for an inbound
+// stanza; when the last copy is released the sender's session counts the
+// stanza as handled (XEP-0198 'h'). A handler that needs a durable write
+// before that (offline storage) keeps a copy until its commit.
+using HandledToken = std::shared_ptr<void>;
+
 // A message that could not be handed to any session of its recipient.
 // Offline storage subscribes in the Store band; the core's default in the
 // Fallback band bounces it with <service-unavailable/> (RFC 6121 §8.5.2.2.1).
@@ -111,6 +118,7 @@ struct DeliveryFailed {
     xmpp::Element* stanza;
     xmpp::Jid to;
     FailureReason reason;
+    HandledToken handled;
 };
 
 struct SessionEvent {
@@ -125,6 +133,7 @@ struct PresenceChanged {
     bool available;
     int priority;
     const xmpp::Element* presence;
+    bool initial;  // the session's first available presence (RFC 6121 §4.2)
 };
 
 struct AccountEvent {

@@ -176,7 +176,7 @@ void Router::bounce(const Element& stanza, const StanzaError& error) {
     route(std::move(reply));
 }
 
-void Router::route(Element stanza) {
+void Router::route(Element stanza, HandledToken handled) {
     auto from = Jid::parse(stanza.attr("from"));
     if (!from) {
         spdlog::warn("router: dropping stanza with invalid from '{}'", stanza.attr("from"));
@@ -201,7 +201,7 @@ void Router::route(Element stanza) {
     if (to->local().empty()) {
         routeToServer(stanza, *from, *to);
     } else {
-        routeToUser(stanza, *from, *to);
+        routeToUser(stanza, *from, *to, handled);
     }
 }
 
@@ -244,13 +244,13 @@ void Router::routeToServer(Element& stanza, const Jid& from, const Jid& to) {
     // Presence to the server itself has no effect here.
 }
 
-void Router::routeToUser(Element& stanza, const Jid& from, const Jid& to) {
+void Router::routeToUser(Element& stanza, const Jid& from, const Jid& to, HandledToken& handled) {
     StanzaInbound in{&stanza, from, to};
     if (hooks_.stanzaInbound.run(in) == Flow::Stop) {
         return;
     }
     if (to.isBare()) {
-        routeToBare(stanza, from, to);
+        routeToBare(stanza, from, to, handled);
         return;
     }
     std::shared_ptr<Session> target;
@@ -274,7 +274,7 @@ void Router::routeToUser(Element& stanza, const Jid& from, const Jid& to) {
     std::string_view type = stanza.attr("type");
     if (stanza.name() == "message") {
         if (type.empty() || type == "normal" || type == "chat" || type == "headline") {
-            routeToBare(stanza, from, to.bare());
+            routeToBare(stanza, from, to.bare(), handled);
         } else if (type == "groupchat") {
             bounce(stanza, StanzaError(StanzaCondition::ServiceUnavailable));
         }
@@ -284,7 +284,7 @@ void Router::routeToUser(Element& stanza, const Jid& from, const Jid& to) {
     // Presence to an unavailable full JID is dropped (RFC 6121 §8.5.3.2.3).
 }
 
-void Router::routeToBare(Element& stanza, const Jid& from, const Jid& to) {
+void Router::routeToBare(Element& stanza, const Jid& from, const Jid& to, HandledToken& handled) {
     const std::string& name = stanza.name();
     std::string_view type = stanza.attr("type");
     if (name == "iq") {
@@ -327,15 +327,15 @@ void Router::routeToBare(Element& stanza, const Jid& from, const Jid& to) {
     }
     if (targets.empty()) {
         if (type != "headline") {
-            deliveryFailed(stanza, to, FailureReason::NoResource);
+            deliveryFailed(stanza, to, FailureReason::NoResource, handled);
         }
         return;
     }
     deliverAll(targets, stanza);
 }
 
-void Router::deliveryFailed(Element& stanza, const Jid& to, FailureReason reason) {
-    DeliveryFailed f{&stanza, to, reason};
+void Router::deliveryFailed(Element& stanza, const Jid& to, FailureReason reason, HandledToken handled) {
+    DeliveryFailed f{&stanza, to, reason, std::move(handled)};
     hooks_.deliveryFailed.run(f);
 }
 

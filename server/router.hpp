@@ -43,7 +43,8 @@ class Router {
 
     // Routes a stanza whose 'from' the sender's session has already checked
     // and stamped. Errors go back to the sender.
-    void route(xmpp::Element stanza);
+    // handled is the sender's XEP-0198 token (may be null).
+    void route(xmpp::Element stanza, HandledToken handled = nullptr);
     // Answers a stanza with an error (never an error to an error).
     void bounce(const xmpp::Element& stanza, const xmpp::StanzaError& error);
 
@@ -53,7 +54,8 @@ class Router {
     void removeIqHandler(IqScope scope, const std::string& ns);
 
     // Runs the delivery_failed fold (offline storage, then the bounce).
-    void deliveryFailed(xmpp::Element& stanza, const xmpp::Jid& to, FailureReason reason);
+    void deliveryFailed(xmpp::Element& stanza, const xmpp::Jid& to, FailureReason reason,
+                        HandledToken handled = nullptr);
 
     size_t sessionCount() const;
     size_t userCount() const;
@@ -74,8 +76,10 @@ class Router {
 
     Shard& shardFor(const std::string& bare) const;
     void routeToServer(xmpp::Element& stanza, const xmpp::Jid& from, const xmpp::Jid& to);
-    void routeToUser(xmpp::Element& stanza, const xmpp::Jid& from, const xmpp::Jid& to);
-    void routeToBare(xmpp::Element& stanza, const xmpp::Jid& from, const xmpp::Jid& to);
+    void routeToUser(xmpp::Element& stanza, const xmpp::Jid& from, const xmpp::Jid& to,
+                     HandledToken& handled);
+    void routeToBare(xmpp::Element& stanza, const xmpp::Jid& from, const xmpp::Jid& to,
+                     HandledToken& handled);
     bool handleIq(IqScope scope, xmpp::Element& iq, const xmpp::Jid& from, const xmpp::Jid& to);
 
     std::vector<std::string> hosts_;

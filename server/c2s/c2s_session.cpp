@@ -112,6 +112,10 @@ void C2sSession::onTlsEstablished() {
 
 void C2sSession::onClosed(std::string_view reason) {
     spdlog::debug("c2s:{} closed: {}", id_, reason);
+    // XEP-0198 §5: a resumable session outlives its connection for a while.
+    if (state_ == State::Bound && smHibernate()) {
+        return;
+    }
     cleanup();
 }
 
@@ -201,6 +205,9 @@ void C2sSession::sendFeatures() {
         f += "<bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'/>";
         // RFC 6121 §C / draft-cridland-xmpp-session: optional, kept for old clients.
         f += "<session xmlns='urn:ietf:params:xml:ns:xmpp-session'><optional/></session>";
+        if (service_.config().streamManagement.enabled) {
+            f += "<sm xmlns='urn:xmpp:sm:3'/>";
+        }
     }
     f += "</stream:features>";
     sendRaw(f);
@@ -212,7 +219,7 @@ void C2sSession::onStreamClose() {
 }
 
 void C2sSession::sendRaw(std::string_view bytes) {
-    if (state_ == State::Closed) {
+    if (state_ == State::Closed || state_ == State::Hibernating || state_ == State::Transferred) {
         return;
     }
     transport_->send(bytes);
@@ -229,7 +236,11 @@ void C2sSession::send(const Element& element) {
 }
 
 void C2sSession::streamError(StreamError error) {
-    if (state_ == State::Closing || state_ == State::Closed) {
+    if (state_ == State::Hibernating) {
+        cleanup();  // no connection to tell
+        return;
+    }
+    if (state_ == State::Closing || state_ == State::Closed || state_ == State::Transferred) {
         return;
     }
     if (!headerSent_) {
@@ -248,7 +259,8 @@ void C2sSession::streamError(StreamError error) {
 }
 
 void C2sSession::closeStream() {
-    if (state_ == State::Closing || state_ == State::Closed) {
+    if (state_ == State::Closing || state_ == State::Closed || state_ == State::Transferred ||
+        state_ == State::Hibernating) {
         return;
     }
     if (!headerSent_) {
@@ -264,20 +276,26 @@ void C2sSession::closeStream() {
 }
 
 void C2sSession::cleanup() {
-    if (state_ == State::Closed) {
+    if (state_ == State::Closed || state_ == State::Transferred) {
         return;
     }
     bool wasBound = !jid_.empty();
     state_ = State::Closed;
+    if (!smId_.empty()) {
+        service_.smUnregister(smId_, this);
+    }
     if (wasBound) {
         service_.router().unbind(jid_, this);
+        // Unacknowledged messages go to delivery_failed (offline storage),
+        // never to the floor (XEP-0198 §5, the delivery promise).
+        smFailUnacked();
         if (available_) {
             available_ = false;
             Element unavailable("presence", std::string(kClient));
             unavailable.setAttr("type", "unavailable");
             unavailable.setAttr("from", jid_.str());
             broadcastToOwnResources(unavailable);
-            service_.hooks().presenceChanged.run(PresenceChanged{this, jid_, false, 0, &unavailable});
+            service_.hooks().presenceChanged.run(PresenceChanged{this, jid_, false, 0, &unavailable, false});
         }
         service_.hooks().sessionClosed.run(SessionEvent{this, jid_});
         spdlog::info("c2s:{} {} ended", id_, jid_.str());
@@ -295,8 +313,18 @@ void C2sSession::shutdown() {
 }
 
 void C2sSession::tick(Clock::time_point now) {
-    if (state_ == State::Closing || state_ == State::Closed) {
+    if (state_ == State::Hibernating) {
+        if (now >= hibernateUntil_) {
+            spdlog::info("c2s:{} {} not resumed in time", id_, jid_.str());
+            cleanup();
+        }
         return;
+    }
+    if (state_ == State::Closing || state_ == State::Closed || state_ == State::Transferred) {
+        return;
+    }
+    if (smEnabled_ && !unacked_.empty() && now - lastAckRequest_ > std::chrono::seconds(10)) {
+        smRequestAck();
     }
     const auto& limits = service_.config().limits;
     if (state_ != State::Bound) {
@@ -580,6 +608,9 @@ void C2sSession::saslSuccess(const std::string& username, std::string additional
 // ---- binding ----
 
 void C2sSession::handleBinding(Element& e) {
+    if (e.ns() == "urn:xmpp:sm:3" && handleSmElement(e)) {
+        return;
+    }
     if (e.name() == "iq" && e.ns() == kClient && e.attr("type") == "set") {
         if (const Element* b = e.findChild("bind", ns::kBind); b && state_ == State::Authenticated) {
             std::string resource;
@@ -634,6 +665,9 @@ void C2sSession::bind(const std::string& requested, const std::string& iqId) {
 // ---- stanzas ----
 
 void C2sSession::handleStanza(Element& e) {
+    if (e.ns() == "urn:xmpp:sm:3" && handleSmElement(e)) {
+        return;
+    }
     if (e.ns() != kClient || !xmpp::isStanza(e)) {
         // RFC 6120 §4.9.3.24.
         streamError(
@@ -650,6 +684,9 @@ void C2sSession::handleStanza(Element& e) {
         }
     }
     e.setAttr("from", jid_.str());
+    // XEP-0198: this stanza counts as handled once the router (and any
+    // durable write it needs) is done with the token.
+    HandledToken handled = smHandledToken();
     if (e.name() == "iq") {
         std::string_view type = e.attr("type");
         bool request = type == "get" || type == "set";
@@ -667,7 +704,7 @@ void C2sSession::handleStanza(Element& e) {
         handlePresence(e);
         return;
     }
-    service_.router().route(std::move(e));
+    service_.router().route(std::move(e), std::move(handled));
 }
 
 void C2sSession::handlePresence(Element& e) {
@@ -690,11 +727,13 @@ void C2sSession::handlePresence(Element& e) {
                 return;
             }
         }
+        bool initial = available && !available_ && !everAvailable_;
+        everAvailable_ = everAvailable_ || available;
         available_ = available;
         priority_ = priority;
         service_.router().setPresence(jid_, available, priority);
         broadcastToOwnResources(e);
-        service_.hooks().presenceChanged.run(PresenceChanged{this, jid_, available, priority, &e});
+        service_.hooks().presenceChanged.run(PresenceChanged{this, jid_, available, priority, &e, initial});
     }
 }
 
@@ -711,27 +750,69 @@ void C2sSession::broadcastToOwnResources(const Element& presence) {
         if (state_ == State::Bound) {
             Element copy = presence;
             copy.setAttr("to", jid_.str());
-            write(copy);
+            write(std::move(copy), nullptr);
         }
     }
 }
 
 void C2sSession::deliver(Element stanza) {
-    if (worker_.inThisThread()) {
-        if (state_ == State::Bound) {
-            write(stanza);
-        } else if (stanza.name() == "message") {
-            service_.router().deliveryFailed(stanza, jid_, FailureReason::SessionClosed);
-        }
-        return;
-    }
-    worker_.post([self = std::static_pointer_cast<C2sSession>(shared_from_this()),
-                  s = std::move(stanza)]() mutable { self->deliver(std::move(s)); });
+    deliverTracked(std::move(stanza), nullptr);
 }
 
-void C2sSession::write(const Element& stanza) {
-    send(stanza);
-    if (transport_->pendingBytes() > service_.config().limits.maxOutboundBytes) {
+void C2sSession::deliverTracked(Element stanza, std::function<void(bool)> done) {
+    if (!worker_.inThisThread()) {
+        worker_.post(
+            [self = std::static_pointer_cast<C2sSession>(shared_from_this()), s = std::move(stanza),
+             done = std::move(done)]() mutable { self->deliverTracked(std::move(s), std::move(done)); });
+        return;
+    }
+    switch (state_) {
+        case State::Bound:
+        case State::Hibernating:
+            write(std::move(stanza), std::move(done));
+            return;
+        case State::Transferred:
+            if (auto next = successor_.lock()) {
+                next->deliverTracked(std::move(stanza), std::move(done));
+                return;
+            }
+            [[fallthrough]];
+        default:
+            if (done) {
+                done(false);
+            } else if (stanza.name() == "message") {
+                service_.router().deliveryFailed(stanza, jid_, FailureReason::SessionClosed);
+            }
+    }
+}
+
+void C2sSession::write(Element stanza, std::function<void(bool)> done) {
+    if (state_ == State::Bound) {
+        send(stanza);
+    }
+    if (smEnabled_) {
+        unacked_.emplace_back(std::move(stanza), std::move(done));
+        if (unacked_.size() > service_.config().streamManagement.maxQueue) {
+            spdlog::warn("c2s:{} {} never acknowledges: {} stanzas unacknowledged", id_, jid_.str(),
+                         unacked_.size());
+            streamError(StreamError{StreamCondition::PolicyViolation, "too many unacknowledged stanzas"});
+            return;
+        }
+        // Ask for an acknowledgement at the end of each burst, with at most
+        // one request in flight: the queue drains about once per round trip.
+        if (state_ == State::Bound && !ackRequestInFlight_ && !ackRequestScheduled_) {
+            ackRequestScheduled_ = true;
+            worker_.post([self = std::static_pointer_cast<C2sSession>(shared_from_this())] {
+                self->ackRequestScheduled_ = false;
+                if (self->state_ == State::Bound && !self->unacked_.empty() && !self->ackRequestInFlight_) {
+                    self->smRequestAck();
+                }
+            });
+        }
+    } else if (done) {
+        done(true);  // no stream management: written is as accepted as it gets
+    }
+    if (state_ == State::Bound && transport_->pendingBytes() > service_.config().limits.maxOutboundBytes) {
         spdlog::warn("c2s:{} {} outbound queue over {} bytes, closing", id_, jid_.str(),
                      service_.config().limits.maxOutboundBytes);
         streamError(StreamError{StreamCondition::PolicyViolation, "too much data queued for this client"});
