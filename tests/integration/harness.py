@@ -381,15 +381,15 @@ class XmppdServer:
 
     # ----------------------------------------------------------- raw client
 
-    def raw(self, direct_tls: bool = False, timeout: float = 10.0):
+    def raw(self, direct_tls: bool = False, timeout: float = 10.0, **kw):
         from rawxmpp import RawXmpp
 
         port = self.tls_port if direct_tls else self.c2s_port
-        return RawXmpp(port, cafile=self.cafile, direct_tls=direct_tls, timeout=timeout).connect()
+        return RawXmpp(port, cafile=self.cafile, direct_tls=direct_tls, timeout=timeout, **kw).connect()
 
     def raw_login(self, jid: str, password: str, resource: Optional[str] = None,
-                  direct_tls: bool = False, timeout: float = 10.0):
-        c = self.raw(direct_tls=direct_tls, timeout=timeout)
+                  direct_tls: bool = False, timeout: float = 10.0, **kw):
+        c = self.raw(direct_tls=direct_tls, timeout=timeout, **kw)
         c.login(jid.split("@")[0], password, resource)
         return c
 

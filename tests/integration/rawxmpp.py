@@ -73,6 +73,7 @@ class RawXmpp:
         cafile: Optional[str] = None,
         direct_tls: bool = False,
         timeout: float = 10.0,
+        rcvbuf: Optional[int] = None,
     ) -> None:
         self.port = port
         self.address = address
@@ -80,6 +81,7 @@ class RawXmpp:
         self.cafile = cafile
         self.direct_tls = direct_tls
         self.timeout = timeout
+        self.rcvbuf = rcvbuf  # a small one makes a slow reader
         self.sock: Optional[socket.socket] = None
         self.tls = False
         self.jid: Optional[str] = None
@@ -105,7 +107,11 @@ class RawXmpp:
         return ctx
 
     def connect(self) -> "RawXmpp":
-        sock = socket.create_connection((self.address, self.port), timeout=self.timeout)
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        if self.rcvbuf:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, self.rcvbuf)
+        sock.settimeout(self.timeout)
+        sock.connect((self.address, self.port))
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         if self.direct_tls:
             ctx = self._tls_context()
