@@ -103,6 +103,15 @@ struct StanzaInbound {
     xmpp::Jid to;
 };
 
+// A stanza a local user's session sent, after 'from' was checked and
+// stamped, before routing. Handlers may rewrite or stop it (carbons' sent
+// copies, the sender's archive).
+struct UserSent {
+    xmpp::Element* stanza;
+    xmpp::Jid from;  // the sender's full JID
+    Session* session;
+};
+
 enum class FailureReason { NoResource, SessionClosed, QueueOverflow };
 
 // Held while the server has not yet taken responsibility for an inbound
@@ -143,6 +152,7 @@ struct AccountEvent {
 
 struct Hooks {
     FoldHook<StanzaInbound> stanzaInbound{"stanza_inbound"};
+    FoldHook<UserSent> userSent{"user_sent"};
     FoldHook<DeliveryFailed> deliveryFailed{"delivery_failed"};
     NotifyHook<SessionEvent> sessionBound{"session_bound"};
     NotifyHook<SessionEvent> sessionClosed{"session_closed"};

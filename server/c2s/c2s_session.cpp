@@ -704,6 +704,10 @@ void C2sSession::handleStanza(Element& e) {
         handlePresence(e);
         return;
     }
+    UserSent sent{&e, jid_, this};
+    if (service_.hooks().userSent.run(sent) == Flow::Stop) {
+        return;
+    }
     service_.router().route(std::move(e), std::move(handled));
 }
 
