@@ -363,10 +363,12 @@ class RawXmpp:
                   % (mech, base64.b64encode(gs2_header + first_bare.encode()).decode()))
         sasl_answer = lambda e: namespace(e.tag) == NS_SASL and local_name(e.tag) in (
             "challenge", "success", "failure")
+        self.scram_server_first: Optional[str] = None
         answer = self.wait_for(sasl_answer)
         if answer.tag != q(NS_SASL, "challenge"):
             return answer
         server_first = base64.b64decode(answer.text or "").decode()
+        self.scram_server_first = server_first
         attrs = dict(item.split("=", 1) for item in server_first.split(","))
         if not attrs["r"].startswith(cnonce):
             raise XmppProtocolError("server nonce does not extend ours: %s" % server_first)

@@ -88,4 +88,5 @@ def test_scram_unknown_user_looks_like_wrong_password(stream):
     """The server must not reveal which accounts exist: an unknown user
     gets a challenge like anybody else and fails only at the proof."""
     answer = stream.auth_scram("nobody-here", "whatever", "sha256")
+    assert stream.scram_server_first, "no server-first message for an unknown user"
     assert failure_condition(answer) == "not-authorized"
