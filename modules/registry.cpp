@@ -1,5 +1,6 @@
 // The compiled-in modules. One line per module; only this file and main.cpp's
 // composition know the list.
+#include "modules/carbons/carbons_module.hpp"
 #include "modules/disco/disco_module.hpp"
 #include "modules/offline/offline_module.hpp"
 #include "modules/ping/ping_module.hpp"
@@ -14,6 +15,7 @@ ModuleDescriptor describe(std::string name) {
 
 const std::vector<ModuleDescriptor>& moduleRegistry() {
     static const std::vector<ModuleDescriptor> registry{
+        describe<modules::CarbonsModule>("carbons"),
         describe<modules::DiscoModule>("disco"),
         describe<modules::OfflineModule>("offline"),
         describe<modules::PingModule>("ping"),
