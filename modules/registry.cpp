@@ -4,6 +4,7 @@
 #include "modules/disco/disco_module.hpp"
 #include "modules/offline/offline_module.hpp"
 #include "modules/ping/ping_module.hpp"
+#include "modules/roster/roster_module.hpp"
 #include "modules/version/version_module.hpp"
 
 namespace xmppd {
@@ -19,6 +20,7 @@ const std::vector<ModuleDescriptor>& moduleRegistry() {
         describe<modules::DiscoModule>("disco"),
         describe<modules::OfflineModule>("offline"),
         describe<modules::PingModule>("ping"),
+        describe<modules::RosterModule>("roster"),
         describe<modules::VersionModule>("version"),
     };
     return registry;
