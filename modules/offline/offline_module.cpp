@@ -23,6 +23,9 @@ using xmpp::StanzaError;
 
 namespace {
 
+// Stored messages handed to a session before waiting for its acks.
+constexpr int64_t kDeliveryChunk = 100;
+
 int64_t nowSeconds() {
     return std::chrono::duration_cast<std::chrono::seconds>(
                std::chrono::system_clock::now().time_since_epoch())
@@ -57,6 +60,7 @@ struct OfflineModule::Impl : std::enable_shared_from_this<OfflineModule::Impl> {
     storage::Pool* pool = nullptr;
     int64_t maxMessages = 1000;
     int64_t batchSize = 256;
+    bool durableAck = true;
 
     // Group commit: appends that arrive while a batch is being written wait
     // for the next batch, and each batch is one transaction (one fsync).
@@ -152,26 +156,32 @@ struct OfflineModule::Impl : std::enable_shared_from_this<OfflineModule::Impl> {
                 .setAttr("from", f.to.domain())
                 .setAttr("stamp", isoStamp(now));
         }
+        // durable_ack off (benchmarks only): the sender's XEP-0198 ack no
+        // longer waits for the commit.
+        HandledToken handled = durableAck ? std::move(f.handled) : nullptr;
         Pending p{f.to.domain(),
                   f.to.local(),
                   std::string(m.attr("from")),
                   xmpp::toString(stored, xmpp::ns::kClient),
                   nowSeconds(),
                   std::move(m),
-                  std::move(f.handled)};
+                  std::move(handled)};
         append(std::move(p));
         return true;
     }
 
     // Initial presence: hand the stored messages over, oldest first.
-    void onInitialPresence(Session* session) {
+    void onInitialPresence(Session* session) { deliverChunk(session->shared_from_this(), session->jid(), 0); }
+
+    // Hands stored messages over a chunk at a time, the next chunk once the
+    // client has settled (acked) the previous one: a long backlog never
+    // overruns the session's XEP-0198 queue (stream_management.max_queue).
+    void deliverChunk(std::weak_ptr<Session> weak, xmpp::Jid jid, int64_t afterId) {
         auto self = shared_from_this();
-        std::weak_ptr<Session> weak = session->shared_from_this();
-        xmpp::Jid jid = session->jid();
-        pool->submit([self, weak, jid](storage::Connection& c) {
+        pool->submit([self, weak, jid, afterId](storage::Connection& c) {
             std::vector<offline::StoredMessage> messages;
             try {
-                messages = offline::store::fetch(c, jid.domain(), jid.local(), self->maxMessages);
+                messages = offline::store::fetch(c, jid.domain(), jid.local(), kDeliveryChunk, afterId);
             } catch (const storage::Error& e) {
                 spdlog::warn("offline: fetching for {} failed: {}", jid.bareStr(), e.what());
                 return;
@@ -180,47 +190,57 @@ struct OfflineModule::Impl : std::enable_shared_from_this<OfflineModule::Impl> {
             if (!s || messages.empty()) {
                 return;
             }
-            // Collects the accepted ids and removes them in one transaction
-            // once every message is settled.
             struct Settle {
                 std::mutex mutex;
                 std::vector<int64_t> accepted;
-                size_t left;
+                size_t left = 0;
+                bool stopped = false;  // the session ended before accepting everything
             };
             auto settle = std::make_shared<Settle>();
             settle->left = messages.size();
+            int64_t lastId = messages.back().id;
+            bool more = messages.size() == static_cast<size_t>(kDeliveryChunk);
+            auto settleOne = [self, settle, weak, jid, lastId, more](int64_t id, bool accepted, bool stop) {
+                std::vector<int64_t> done;
+                {
+                    std::lock_guard lock(settle->mutex);
+                    if (accepted) {
+                        settle->accepted.push_back(id);
+                    }
+                    settle->stopped = settle->stopped || stop;
+                    if (--settle->left > 0) {
+                        return;
+                    }
+                    done = std::move(settle->accepted);
+                }
+                bool next = more && !settle->stopped;
+                self->pool->submit([self, done, jid, weak, lastId, next](storage::Connection& c) {
+                    try {
+                        if (!done.empty()) {
+                            offline::store::remove(c, jid.domain(), jid.local(), done);
+                        }
+                    } catch (const storage::Error& e) {
+                        spdlog::error("offline: removing delivered messages of {} failed: {}", jid.bareStr(),
+                                      e.what());
+                        return;
+                    }
+                    if (next) {
+                        self->deliverChunk(weak, jid, lastId);
+                    }
+                });
+            };
             for (auto& m : messages) {
                 auto element = xmpp::parseStanza(m.stanza);
                 if (!element) {
                     spdlog::error("offline: stored message {} for {} does not parse; kept", m.id,
                                   jid.bareStr());
-                    std::lock_guard lock(settle->mutex);
-                    --settle->left;
+                    settleOne(m.id, false, false);
                     continue;
                 }
                 element->setAttr("to", jid.str());
                 int64_t id = m.id;
-                s->deliverTracked(std::move(*element), [self, settle, id, jid](bool accepted) {
-                    std::vector<int64_t> done;
-                    {
-                        std::lock_guard lock(settle->mutex);
-                        if (accepted) {
-                            settle->accepted.push_back(id);
-                        }
-                        if (--settle->left > 0 || settle->accepted.empty()) {
-                            return;
-                        }
-                        done = std::move(settle->accepted);
-                    }
-                    self->pool->submit([done, jid](storage::Connection& c) {
-                        try {
-                            offline::store::remove(c, jid.domain(), jid.local(), done);
-                        } catch (const storage::Error& e) {
-                            spdlog::error("offline: removing delivered messages of {} failed: {}",
-                                          jid.bareStr(), e.what());
-                        }
-                    });
-                });
+                s->deliverTracked(std::move(*element),
+                                  [settleOne, id](bool accepted) { settleOne(id, accepted, !accepted); });
             }
         });
     }
@@ -235,6 +255,8 @@ std::vector<OptionSpec> OfflineModule::options() {
          "messages stored per user; beyond it senders get <service-unavailable/>"},
         {"batch_size", OptionSpec::Type::Integer, "256", 1, 100000,
          "messages written per transaction (group commit)"},
+        {"durable_ack", OptionSpec::Type::Boolean, "true", 0, 1,
+         "hold the sender's XEP-0198 ack until the message is committed (turn off only to measure its cost)"},
     };
 }
 
@@ -243,6 +265,7 @@ Registrations OfflineModule::start(ModuleContext& ctx) {
     impl_->pool = &ctx.storage;
     impl_->maxMessages = ctx.options.integer("max_messages");
     impl_->batchSize = ctx.options.integer("batch_size");
+    impl_->durableAck = ctx.options.boolean("durable_ack");
     Registrations regs;
     regs.features = {"msgoffline"};
     auto m = offline::store::migrations();

@@ -50,11 +50,12 @@ AppendResult appendInTransaction(storage::Connection& c, const std::string& host
 }
 
 std::vector<StoredMessage> fetch(storage::Connection& c, const std::string& host, const std::string& user,
-                                 int64_t limit) {
+                                 int64_t limit, int64_t afterId) {
     auto r = c.exec(
-        "SELECT id, sender, stored_at, stanza FROM offline_messages WHERE host = $1 AND username = $2 "
-        "ORDER BY id LIMIT $3",
-        {host, user, std::to_string(limit)});
+        "SELECT id, sender, stored_at, stanza FROM offline_messages WHERE host = $1 AND username = $2 AND id "
+        "> $3 "
+        "ORDER BY id LIMIT $4",
+        {host, user, std::to_string(afterId), std::to_string(limit)});
     std::vector<StoredMessage> out;
     out.reserve(r.rows.size());
     for (const auto& row : r.rows) {

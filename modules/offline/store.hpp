@@ -34,7 +34,7 @@ AppendResult appendInTransaction(storage::Connection& c, const std::string& host
                                  int64_t maxMessages);
 // Oldest first, at most limit.
 std::vector<StoredMessage> fetch(storage::Connection& c, const std::string& host, const std::string& user,
-                                 int64_t limit);
+                                 int64_t limit, int64_t afterId = 0);
 // Removes the given ids (of that user only).
 int64_t remove(storage::Connection& c, const std::string& host, const std::string& user,
                std::span<const int64_t> ids);

@@ -38,6 +38,35 @@ std::string randomId() {
     return id;
 }
 
+// RFC 6120 §6.5: the element name of each SASL failure condition.
+std::string_view saslCondition(sasl::SaslFailure f) {
+    switch (f) {
+        case sasl::SaslFailure::Aborted:
+            return "aborted";
+        case sasl::SaslFailure::IncorrectEncoding:
+            return "incorrect-encoding";
+        case sasl::SaslFailure::InvalidAuthzid:
+            return "invalid-authzid";
+        case sasl::SaslFailure::InvalidMechanism:
+            return "invalid-mechanism";
+        case sasl::SaslFailure::MalformedRequest:
+            return "malformed-request";
+        case sasl::SaslFailure::MechanismTooWeak:
+            return "mechanism-too-weak";
+        case sasl::SaslFailure::NotAuthorized:
+            return "not-authorized";
+        case sasl::SaslFailure::TemporaryAuthFailure:
+            return "temporary-auth-failure";
+        case sasl::SaslFailure::AccountDisabled:
+            return "account-disabled";
+        case sasl::SaslFailure::CredentialsExpired:
+            return "credentials-expired";
+        case sasl::SaslFailure::EncryptionRequired:
+            return "encryption-required";
+    }
+    return "not-authorized";
+}
+
 std::string saslFailureXml(std::string_view condition, std::string_view text) {
     std::string out = "<failure xmlns='urn:ietf:params:xml:ns:xmpp-sasl'><";
     out.append(condition).append("/>");
@@ -521,8 +550,7 @@ void C2sSession::scramClientFirst(std::string message) {
     scramFirstDone_ = true;
     auto first = scram_->clientFirst(message);
     if (auto* failure = std::get_if<sasl::SaslFailure>(&first)) {
-        (void)failure;
-        saslFailure("malformed-request");
+        saslFailure(saslCondition(*failure));
         return;
     }
     std::string username = std::get<std::string>(first);
@@ -581,7 +609,7 @@ void C2sSession::handleSaslResponse(const Element& response) {
     auto final = scram_->clientFinal(*decoded);
     if (auto* failure = std::get_if<sasl::SaslFailure>(&final)) {
         spdlog::info("c2s:{} {} authentication failed for {}@{}", id_, transport_->peer(), scramUser_, host_);
-        saslFailure(*failure == sasl::SaslFailure::MalformedRequest ? "malformed-request" : "not-authorized");
+        saslFailure(saslCondition(*failure));
         return;
     }
     saslSuccess(scramUser_, std::get<std::string>(final));

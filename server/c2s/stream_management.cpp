@@ -159,6 +159,10 @@ void C2sSession::smAck(const Element& e) {
             entry.second(true);
         }
     }
+    // What was sent while our request was in flight needs a request of its own.
+    if (!unacked_.empty() && state_ == State::Bound) {
+        smRequestAck();
+    }
 }
 
 void C2sSession::smRequestAck() {
