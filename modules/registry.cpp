@@ -2,8 +2,11 @@
 // composition know the list.
 #include "modules/carbons/carbons_module.hpp"
 #include "modules/disco/disco_module.hpp"
+#include "modules/last/last_module.hpp"
 #include "modules/offline/offline_module.hpp"
 #include "modules/ping/ping_module.hpp"
+#include "modules/private/private_module.hpp"
+#include "modules/time/time_module.hpp"
 #include "modules/version/version_module.hpp"
 
 namespace xmppd {
@@ -14,13 +17,19 @@ ModuleDescriptor describe(std::string name) {
 }
 
 const std::vector<ModuleDescriptor>& moduleRegistry() {
+    // One module per line, for clean merges.
+    // clang-format off
     static const std::vector<ModuleDescriptor> registry{
         describe<modules::CarbonsModule>("carbons"),
         describe<modules::DiscoModule>("disco"),
+        describe<modules::LastModule>("last"),
         describe<modules::OfflineModule>("offline"),
         describe<modules::PingModule>("ping"),
+        describe<modules::PrivateModule>("private"),
+        describe<modules::TimeModule>("time"),
         describe<modules::VersionModule>("version"),
     };
+    // clang-format on
     return registry;
 }
 
