@@ -7,6 +7,7 @@
 #include "modules/ping/ping_module.hpp"
 #include "modules/private/private_module.hpp"
 #include "modules/time/time_module.hpp"
+#include "modules/vcard/vcard_module.hpp"
 #include "modules/version/version_module.hpp"
 
 namespace xmppd {
@@ -27,6 +28,7 @@ const std::vector<ModuleDescriptor>& moduleRegistry() {
         describe<modules::PingModule>("ping"),
         describe<modules::PrivateModule>("private"),
         describe<modules::TimeModule>("time"),
+        describe<modules::VcardModule>("vcard"),
         describe<modules::VersionModule>("version"),
     };
     // clang-format on
