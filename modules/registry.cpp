@@ -1,5 +1,6 @@
 // The compiled-in modules. One line per module; only this file and main.cpp's
 // composition know the list.
+#include "modules/blocking/blocking_module.hpp"
 #include "modules/carbons/carbons_module.hpp"
 #include "modules/disco/disco_module.hpp"
 #include "modules/last/last_module.hpp"
@@ -21,6 +22,7 @@ const std::vector<ModuleDescriptor>& moduleRegistry() {
     // One module per line, for clean merges.
     // clang-format off
     static const std::vector<ModuleDescriptor> registry{
+        describe<modules::BlockingModule>("blocking"),
         describe<modules::CarbonsModule>("carbons"),
         describe<modules::DiscoModule>("disco"),
         describe<modules::LastModule>("last"),

@@ -3,6 +3,8 @@
 # SQLite and PostgreSQL through storage/test_db.hpp.
 set(IM_MODULES_TEST_SOURCES
   modules/im_test_accounts.cpp
+  modules/blocking_store_test.cpp
+  modules/blocklist_cache_test.cpp
   modules/vcard_test.cpp
   modules/private_store_test.cpp
   modules/last_store_test.cpp
