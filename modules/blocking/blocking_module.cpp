@@ -239,7 +239,9 @@ struct BlockingModule::Impl : std::enable_shared_from_this<BlockingModule::Impl>
         if (type == "error" || (stanza.name() == "iq" && type == "result")) {
             return Flow::Stop;  // never answer an error or a result
         }
-        Element reply = xmpp::makeErrorReply(stanza, StanzaError(StanzaCondition::NotAcceptable));
+        // XEP-0191 §3.5, Example 14: <not-acceptable/> of type cancel.
+        Element reply = xmpp::makeErrorReply(
+            stanza, StanzaError(StanzaCondition::NotAcceptable, StanzaErrorType::Cancel, ""));
         if (Element* error = reply.findChild("error", stanza.ns())) {
             error->addChild("blocked", std::string(kBlockingErrors));
         }
