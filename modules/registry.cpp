@@ -7,6 +7,7 @@
 #include "modules/offline/offline_module.hpp"
 #include "modules/ping/ping_module.hpp"
 #include "modules/private/private_module.hpp"
+#include "modules/roster/roster_module.hpp"
 #include "modules/time/time_module.hpp"
 #include "modules/vcard/vcard_module.hpp"
 #include "modules/version/version_module.hpp"
@@ -29,6 +30,7 @@ const std::vector<ModuleDescriptor>& moduleRegistry() {
         describe<modules::OfflineModule>("offline"),
         describe<modules::PingModule>("ping"),
         describe<modules::PrivateModule>("private"),
+        describe<modules::RosterModule>("roster"),
         describe<modules::TimeModule>("time"),
         describe<modules::VcardModule>("vcard"),
         describe<modules::VersionModule>("version"),

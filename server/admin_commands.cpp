@@ -28,30 +28,6 @@ std::string usage(const AdminCommand& c) {
     return u;
 }
 
-// Parses XML given on the command line as one jabber:client stanza.
-std::optional<xmpp::Element> parseOneStanza(const std::string& xml) {
-    struct One : xmpp::StreamParserHandler {
-        std::optional<xmpp::Element> element;
-        int count = 0;
-        void onStreamOpen(const xmpp::StreamHeader&) override {}
-        void onElement(xmpp::Element&& e) override {
-            ++count;
-            element = std::move(e);
-        }
-        void onStreamClose() override {}
-    } sink;
-    xmpp::StreamParser parser(sink, xmpp::ParserLimits{});
-    if (parser.feed("<stream:stream xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams'>" +
-                    xml)) {
-        return std::nullopt;
-    }
-    if (sink.count != 1 || !sink.element || !xmpp::isStanza(*sink.element) ||
-        sink.element->ns() != xmpp::ns::kClient) {
-        return std::nullopt;
-    }
-    return std::move(sink.element);
-}
-
 void statusReply(const AdminReply& reply, Accounts::Status s, const std::string& okText) {
     if (s == Accounts::Status::Ok) {
         reply(0, okText + "\n");
@@ -259,8 +235,8 @@ void registerCoreCommands(ModuleHost& host, AdminContext ctx) {
                              reply(1, "FROM must be a JID of a host of this server, TO a valid JID\n");
                              return;
                          }
-                         auto stanza = parseOneStanza(a[2]);
-                         if (!stanza) {
+                         auto stanza = xmpp::parseStanza(a[2]);
+                         if (!stanza || !xmpp::isStanza(*stanza) || stanza->ns() != xmpp::ns::kClient) {
                              reply(1, "XML is not one well-formed message, presence or iq stanza\n");
                              return;
                          }

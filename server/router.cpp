@@ -54,7 +54,7 @@ std::shared_ptr<Session> Router::bind(const Jid& full, std::shared_ptr<Session> 
     std::unique_lock lock(shard.mutex);
     Entry& e = shard.users[bare][full.resource()];
     std::shared_ptr<Session> old = std::move(e.session);
-    e = Entry{std::move(session), 0, false};
+    e = Entry{std::move(session), 0, false, nullptr};
     return old;
 }
 
@@ -77,7 +77,7 @@ void Router::unbind(const Jid& full, const Session* session) {
     }
 }
 
-void Router::setPresence(const Jid& full, bool available, int priority) {
+void Router::setPresence(const Jid& full, bool available, int priority, std::shared_ptr<const Element> presence) {
     std::string bare = full.bareStr();
     Shard& shard = shardFor(bare);
     std::unique_lock lock(shard.mutex);
@@ -89,6 +89,7 @@ void Router::setPresence(const Jid& full, bool available, int priority) {
     if (r != it->second.end()) {
         r->second.available = available;
         r->second.priority = priority;
+        r->second.presence = std::move(presence);
     }
 }
 
@@ -100,7 +101,7 @@ std::vector<ResourceView> Router::resources(const Jid& bareJid) const {
     auto it = shard.users.find(bare);
     if (it != shard.users.end()) {
         for (const auto& [res, e] : it->second) {
-            out.push_back(ResourceView{e.session, res, e.priority, e.available});
+            out.push_back(ResourceView{e.session, res, e.priority, e.available, e.presence});
         }
     }
     return out;
@@ -133,7 +134,7 @@ void Router::forEachSession(const std::function<void(const ResourceView&, const 
             std::shared_lock lock(s.mutex);
             for (const auto& [bare, res] : s.users) {
                 for (const auto& [r, e] : res) {
-                    copy.push_back({ResourceView{e.session, r, e.priority, e.available}, bare});
+                    copy.push_back({ResourceView{e.session, r, e.priority, e.available, e.presence}, bare});
                 }
             }
         }

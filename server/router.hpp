@@ -22,6 +22,7 @@ struct ResourceView {
     std::string resource;
     int priority = 0;
     bool available = false;
+    std::shared_ptr<const xmpp::Element> presence;  // the last broadcast presence
 };
 
 // The routing core: the session table (keyed by bare JID, then resource) and
@@ -38,7 +39,8 @@ class Router {
     // (the caller closes it with <conflict/>, RFC 6120 §7.7.2.2).
     std::shared_ptr<Session> bind(const xmpp::Jid& full, std::shared_ptr<Session> session);
     void unbind(const xmpp::Jid& full, const Session* session);
-    void setPresence(const xmpp::Jid& full, bool available, int priority);
+    void setPresence(const xmpp::Jid& full, bool available, int priority,
+                     std::shared_ptr<const xmpp::Element> presence = nullptr);
     std::vector<ResourceView> resources(const xmpp::Jid& bare) const;
 
     // Routes a stanza whose 'from' the sender's session has already checked
@@ -66,6 +68,7 @@ class Router {
         std::shared_ptr<Session> session;
         int priority = 0;
         bool available = false;
+        std::shared_ptr<const xmpp::Element> presence;
     };
     using ResourceMap = std::map<std::string, Entry, std::less<>>;
     struct Shard {

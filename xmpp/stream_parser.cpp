@@ -304,4 +304,25 @@ size_t StreamParser::bytesFed() const {
     return impl_->fed;
 }
 
+std::optional<Element> parseStanza(std::string_view xml) {
+    struct One : StreamParserHandler {
+        std::optional<Element> element;
+        int count = 0;
+        void onStreamOpen(const StreamHeader&) override {}
+        void onElement(Element&& e) override {
+            ++count;
+            element = std::move(e);
+        }
+        void onStreamClose() override {}
+    } sink;
+    ParserLimits limits;
+    limits.maxStanzaBytes = xml.size() + 1024;
+    StreamParser parser(sink, limits);
+    if (parser.feed("<stream:stream xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams'>") ||
+        parser.feed(xml) || sink.count != 1) {
+        return std::nullopt;
+    }
+    return std::move(sink.element);
+}
+
 }  // namespace xmpp

@@ -68,4 +68,9 @@ class StreamParser {
     std::unique_ptr<Impl> impl_;
 };
 
+// Parses XML text holding exactly one element in the jabber:client
+// namespace (a stored or hand-written stanza), with the parser's usual
+// restrictions. nullopt when it is not exactly one well-formed element.
+std::optional<Element> parseStanza(std::string_view xml);
+
 }  // namespace xmpp

@@ -5,6 +5,7 @@
 #include <chrono>
 #include <ctime>
 #include <mutex>
+#include <set>
 
 #include "modules/offline/store.hpp"
 #include "server/router.hpp"
@@ -49,25 +50,6 @@ bool worthStoring(const Element& m) {
            m.firstChildInNs("urn:xmpp:omemo:2") || m.firstChildInNs("eu.siacs.conversations.axolotl");
 }
 
-// Parses one stored stanza back into an element.
-std::optional<Element> parseStored(const std::string& xml) {
-    struct One : xmpp::StreamParserHandler {
-        std::optional<Element> element;
-        void onStreamOpen(const xmpp::StreamHeader&) override {}
-        void onElement(Element&& e) override { element = std::move(e); }
-        void onStreamClose() override {}
-    } sink;
-    xmpp::ParserLimits limits;
-    limits.maxStanzaBytes = xml.size() + 1024;
-    xmpp::StreamParser parser(sink, limits);
-    std::string doc =
-        "<stream:stream xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams'>" + xml;
-    if (parser.feed(doc)) {
-        return std::nullopt;
-    }
-    return std::move(sink.element);
-}
-
 }  // namespace
 
 struct OfflineModule::Impl : std::enable_shared_from_this<OfflineModule::Impl> {
@@ -86,6 +68,7 @@ struct OfflineModule::Impl : std::enable_shared_from_this<OfflineModule::Impl> {
     };
     std::mutex mutex;
     std::vector<Pending> pending;
+    std::set<uint64_t> flushed;  // ids of sessions that were given their stored messages
     bool scheduled = false;
 
     void append(Pending p) {
@@ -207,7 +190,7 @@ struct OfflineModule::Impl : std::enable_shared_from_this<OfflineModule::Impl> {
             auto settle = std::make_shared<Settle>();
             settle->left = messages.size();
             for (auto& m : messages) {
-                auto element = parseStored(m.stanza);
+                auto element = xmpp::parseStanza(m.stanza);
                 if (!element) {
                     spdlog::error("offline: stored message {} for {} does not parse; kept", m.id,
                                   jid.bareStr());
@@ -268,10 +251,23 @@ Registrations OfflineModule::start(ModuleContext& ctx) {
     regs.onHook(ctx.hooks.deliveryFailed, Band::Store, "offline", [impl](DeliveryFailed& f) {
         return impl->onDeliveryFailed(f) ? Flow::Stop : Flow::Continue;
     });
+    // XEP-0160 §3 / RFC 6121 §8.5.2.1.1: messages wait for the first
+    // available presence with a non-negative priority of a session.
     regs.onHook(ctx.hooks.presenceChanged, Band::Default, "offline", [impl](const PresenceChanged& p) {
-        if (p.initial) {
-            impl->onInitialPresence(p.session);
+        if (!p.available || p.priority < 0) {
+            return;
         }
+        {
+            std::lock_guard lock(impl->mutex);
+            if (!impl->flushed.insert(p.session->id()).second) {
+                return;
+            }
+        }
+        impl->onInitialPresence(p.session);
+    });
+    regs.onHook(ctx.hooks.sessionClosed, Band::Default, "offline", [impl](const SessionEvent& e) {
+        std::lock_guard lock(impl->mutex);
+        impl->flushed.erase(e.session->id());
     });
     regs.onHook(ctx.hooks.accountRemoved, Band::Default, "offline", [impl](const AccountEvent& a) {
         impl->pool->submit([a](storage::Connection& c) {

@@ -498,13 +498,8 @@ void C2sSession::handleAuth(const Element& auth) {
     } else if (plus) {
         cbType = "tls-server-end-point";
     }
-    // RFC 5802 §6 fails a 'y' flag when the server supports channel binding,
-    // which assumes a single binding type. With several (XEP-0440), a client
-    // whose only type we do not offer sends 'y' legitimately: slixmpp knows
-    // only tls-unique, which RFC 9266 retires for TLS 1.3. We accept 'y' so
-    // such clients can log in with plain SCRAM; clients that share a type with
-    // us use -PLUS and get the binding.
-    scram_ = std::make_unique<sasl::ScramServer>(hash, cbType, cbData, /*serverSupportsPlus=*/false);
+    // RFC 5802 §6: with -PLUS offered, a 'y' flag is a downgrade and fails.
+    scram_ = std::make_unique<sasl::ScramServer>(hash, cbType, cbData, channelBindingOffered());
     scramHash_ = hash;
     scramFirstDone_ = false;
     if (!initial) {
@@ -727,7 +722,13 @@ void C2sSession::handlePresence(Element& e) {
     }
     std::string_view type = e.attr("type");
     if (e.hasAttr("to")) {
-        service_.router().route(std::move(e));  // directed presence, subscriptions
+        // Directed presence and subscription requests (RFC 6121 §3, §4.6):
+        // the roster module tracks and rewrites them on user_sent.
+        UserSent sent{&e, jid_, this};
+        if (service_.hooks().userSent.run(sent) == Flow::Stop) {
+            return;
+        }
+        service_.router().route(std::move(e));
         return;
     }
     if (type.empty() || type == "unavailable") {
@@ -748,7 +749,8 @@ void C2sSession::handlePresence(Element& e) {
         everAvailable_ = everAvailable_ || available;
         available_ = available;
         priority_ = priority;
-        service_.router().setPresence(jid_, available, priority);
+        lastPresence_ = available ? std::make_shared<const Element>(e) : nullptr;
+        service_.router().setPresence(jid_, available, priority, lastPresence_);
         broadcastToOwnResources(e);
         service_.hooks().presenceChanged.run(PresenceChanged{this, jid_, available, priority, &e, initial});
     }

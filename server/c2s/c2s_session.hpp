@@ -67,6 +67,7 @@ class C2sSession final : public Session, public TransportHandler, public xmpp::S
         xmpp::Jid jid;
         bool available = false;
         int priority = 0;
+        std::shared_ptr<const xmpp::Element> presence;
         std::string id;
         uint32_t inHandled = 0;
         uint32_t outAcked = 0;
@@ -136,6 +137,7 @@ class C2sSession final : public Session, public TransportHandler, public xmpp::S
     xmpp::sasl::ScramHash scramHash_ = xmpp::sasl::ScramHash::Sha256;
     bool available_ = false;
     bool everAvailable_ = false;
+    std::shared_ptr<const xmpp::Element> lastPresence_;  // for probes (RFC 6121 §4.3)
     int priority_ = 0;
     int saslFailures_ = 0;
     std::string host_;

@@ -211,6 +211,7 @@ std::optional<C2sSession::SmTransfer> C2sSession::smTakeOver(uint32_t h,
     t.jid = jid_;
     t.available = available_;
     t.priority = priority_;
+    t.presence = lastPresence_;
     t.id = smId_;
     t.inHandled = smHandledCount();
     t.outAcked = outAcked_;
@@ -274,6 +275,7 @@ void C2sSession::smInstall(SmTransfer t) {
     available_ = t.available;
     everAvailable_ = t.available;
     priority_ = t.priority;
+    lastPresence_ = t.presence;
     smEnabled_ = true;
     smResumable_ = true;
     smId_ = t.id;
@@ -282,7 +284,7 @@ void C2sSession::smInstall(SmTransfer t) {
     auto self = std::static_pointer_cast<C2sSession>(shared_from_this());
     service_.smRegister(smId_, self);
     service_.router().bind(jid_, self);  // replaces the old session's entry
-    service_.router().setPresence(jid_, available_, priority_);
+    service_.router().setPresence(jid_, available_, priority_, lastPresence_);
     state_ = State::Bound;
     sendRaw("<resumed xmlns='urn:xmpp:sm:3' h='" + std::to_string(static_cast<uint32_t>(inReceived_)) +
             "' previd='" + smId_ + "'/>");
