@@ -153,6 +153,11 @@ struct AccountEvent {
 struct Hooks {
     FoldHook<StanzaInbound> stanzaInbound{"stanza_inbound"};
     FoldHook<UserSent> userSent{"user_sent"};
+    // Presence a local user's session sent (broadcast or directed), after
+    // 'from' was checked and stamped, before the core broadcasts or routes
+    // it. Handlers may rewrite it (XEP-0153 avatar hash) or stop it
+    // (XEP-0191 blocking).
+    FoldHook<UserSent> presenceOutbound{"presence_outbound"};
     FoldHook<DeliveryFailed> deliveryFailed{"delivery_failed"};
     NotifyHook<SessionEvent> sessionBound{"session_bound"};
     NotifyHook<SessionEvent> sessionClosed{"session_closed"};

@@ -749,6 +749,10 @@ void C2sSession::handleStanza(Element& e) {
 }
 
 void C2sSession::handlePresence(Element& e) {
+    UserSent outbound{&e, jid_, this};  // presence_outbound: avatar hash, blocking (hooks.hpp)
+    if (service_.hooks().presenceOutbound.run(outbound) == Flow::Stop) {
+        return;
+    }
     std::string_view type = e.attr("type");
     if (e.hasAttr("to")) {
         // Directed presence and subscription requests (RFC 6121 §3, §4.6):
