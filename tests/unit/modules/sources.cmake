@@ -3,4 +3,5 @@
 # store tests reuse the two-backend fixture of storage/test_db.hpp.
 set(MODULES_TEST_SOURCES
   modules/mam_store_test.cpp
+  modules/mam_protocol_test.cpp
 )
