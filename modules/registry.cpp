@@ -1,6 +1,7 @@
 // The compiled-in modules. One line per module; only this file and main.cpp's
 // composition know the list.
 #include "modules/disco/disco_module.hpp"
+#include "modules/mam/mam_module.hpp"
 #include "modules/offline/offline_module.hpp"
 #include "modules/ping/ping_module.hpp"
 #include "modules/version/version_module.hpp"
@@ -15,6 +16,7 @@ ModuleDescriptor describe(std::string name) {
 const std::vector<ModuleDescriptor>& moduleRegistry() {
     static const std::vector<ModuleDescriptor> registry{
         describe<modules::DiscoModule>("disco"),
+        describe<modules::MamModule>("mam"),
         describe<modules::OfflineModule>("offline"),
         describe<modules::PingModule>("ping"),
         describe<modules::VersionModule>("version"),
