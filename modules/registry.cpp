@@ -1,5 +1,6 @@
 // The compiled-in modules. One line per module; only this file and main.cpp's
 // composition know the list.
+#include "modules/carbons/carbons_module.hpp"
 #include "modules/disco/disco_module.hpp"
 #include "modules/mam/mam_module.hpp"
 #include "modules/offline/offline_module.hpp"
@@ -15,6 +16,7 @@ ModuleDescriptor describe(std::string name) {
 
 const std::vector<ModuleDescriptor>& moduleRegistry() {
     static const std::vector<ModuleDescriptor> registry{
+        describe<modules::CarbonsModule>("carbons"),
         describe<modules::DiscoModule>("disco"),
         describe<modules::MamModule>("mam"),
         describe<modules::OfflineModule>("offline"),

@@ -3,7 +3,9 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <ctime>
 #include <mutex>
+#include <optional>
 
 #include "server/accounts.hpp"
 #include "server/c2s/c2s_service.hpp"
@@ -11,6 +13,8 @@
 #include "server/net/io_runtime.hpp"
 #include "server/router.hpp"
 #include "storage/pool.hpp"
+#include "xmpp/ns.hpp"
+#include "xmpp/stream_parser.hpp"
 
 namespace xmppd {
 
@@ -22,6 +26,30 @@ std::string usage(const AdminCommand& c) {
         u += " " + a;
     }
     return u;
+}
+
+// Parses XML given on the command line as one jabber:client stanza.
+std::optional<xmpp::Element> parseOneStanza(const std::string& xml) {
+    struct One : xmpp::StreamParserHandler {
+        std::optional<xmpp::Element> element;
+        int count = 0;
+        void onStreamOpen(const xmpp::StreamHeader&) override {}
+        void onElement(xmpp::Element&& e) override {
+            ++count;
+            element = std::move(e);
+        }
+        void onStreamClose() override {}
+    } sink;
+    xmpp::StreamParser parser(sink, xmpp::ParserLimits{});
+    if (parser.feed("<stream:stream xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams'>" +
+                    xml)) {
+        return std::nullopt;
+    }
+    if (sink.count != 1 || !sink.element || !xmpp::isStanza(*sink.element) ||
+        sink.element->ns() != xmpp::ns::kClient) {
+        return std::nullopt;
+    }
+    return std::move(sink.element);
 }
 
 void statusReply(const AdminReply& reply, Accounts::Status s, const std::string& okText) {
@@ -203,6 +231,43 @@ void registerCoreCommands(ModuleHost& host, AdminContext ctx) {
                              }
                          }
                          reply(1, "no session " + jid->str() + "\n");
+                     }});
+    host.addCommand({"send_message",
+                     {"FROM", "TO", "BODY"},
+                     "Sends a chat message as FROM (any JID of our hosts)",
+                     [router](const std::vector<std::string>& a, AdminReply reply) {
+                         auto from = xmpp::Jid::parse(a[0]);
+                         auto to = xmpp::Jid::parse(a[1]);
+                         if (!from || !to || !router->isLocalHost(from->domain())) {
+                             reply(1, "FROM must be a JID of a host of this server, TO a valid JID\n");
+                             return;
+                         }
+                         xmpp::Element m("message", std::string(xmpp::ns::kClient));
+                         m.setAttr("from", from->str()).setAttr("to", to->str()).setAttr("type", "chat");
+                         m.setAttr("id", "xmppctl-" + std::to_string(std::time(nullptr)));
+                         m.addChild("body", std::string(xmpp::ns::kClient)).addText(a[2]);
+                         router->route(std::move(m));
+                         reply(0, "");
+                     }});
+    host.addCommand({"send_stanza",
+                     {"FROM", "TO", "XML"},
+                     "Routes a raw stanza (message, presence or iq) as FROM",
+                     [router](const std::vector<std::string>& a, AdminReply reply) {
+                         auto from = xmpp::Jid::parse(a[0]);
+                         auto to = xmpp::Jid::parse(a[1]);
+                         if (!from || !to || !router->isLocalHost(from->domain())) {
+                             reply(1, "FROM must be a JID of a host of this server, TO a valid JID\n");
+                             return;
+                         }
+                         auto stanza = parseOneStanza(a[2]);
+                         if (!stanza) {
+                             reply(1, "XML is not one well-formed message, presence or iq stanza\n");
+                             return;
+                         }
+                         stanza->setAttr("from", from->str());
+                         stanza->setAttr("to", to->str());
+                         router->route(std::move(*stanza));
+                         reply(0, "");
                      }});
     ModuleHost* hostPtr = &host;
     host.addCommand({"help", {}, "Lists the commands", [hostPtr](auto&, AdminReply reply) {

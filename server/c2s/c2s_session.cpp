@@ -26,6 +26,7 @@ namespace {
 
 constexpr int kMaxSaslFailures = 5;  // RFC 6120 §6.4.5: a configurable number of retries
 constexpr std::string_view kClient = ns::kClient;
+constexpr size_t kMaxHeldPresence = 1000;  // XEP-0352: beyond this, flush rather than grow
 
 std::string randomId() {
     std::string id = sasl::base64Encode(sasl::randomBytes(12));
@@ -208,6 +209,7 @@ void C2sSession::sendFeatures() {
         if (service_.config().streamManagement.enabled) {
             f += "<sm xmlns='urn:xmpp:sm:3'/>";
         }
+        f += "<csi xmlns='urn:xmpp:csi:0'/>";
     }
     f += "</stream:features>";
     sendRaw(f);
@@ -668,6 +670,13 @@ void C2sSession::handleStanza(Element& e) {
     if (e.ns() == "urn:xmpp:sm:3" && handleSmElement(e)) {
         return;
     }
+    if (e.ns() == "urn:xmpp:csi:0" && (e.name() == "active" || e.name() == "inactive")) {
+        csiInactive_ = e.name() == "inactive";
+        if (!csiInactive_) {
+            flushHeld();
+        }
+        return;
+    }
     if (e.ns() != kClient || !xmpp::isStanza(e)) {
         // RFC 6120 §4.9.3.24.
         streamError(
@@ -790,7 +799,45 @@ void C2sSession::deliverTracked(Element stanza, std::function<void(bool)> done) 
     }
 }
 
+bool C2sSession::holdWhileInactive(Element& stanza) {
+    std::string_view type = stanza.attr("type");
+    if (stanza.name() != "presence" || !(type.empty() || type == "unavailable")) {
+        return false;
+    }
+    // Fold: only the newest presence of each sender matters to a sleeping client.
+    std::string_view from = stanza.attr("from");
+    for (auto& held : heldPresence_) {
+        if (held.attr("from") == from) {
+            held = std::move(stanza);
+            return true;
+        }
+    }
+    if (heldPresence_.size() >= kMaxHeldPresence) {
+        flushHeld();
+        return false;
+    }
+    heldPresence_.push_back(std::move(stanza));
+    return true;
+}
+
+void C2sSession::flushHeld() {
+    auto held = std::move(heldPresence_);
+    heldPresence_.clear();
+    for (auto& p : held) {
+        write(std::move(p), nullptr);
+    }
+}
+
 void C2sSession::write(Element stanza, std::function<void(bool)> done) {
+    if (csiInactive_ && state_ == State::Bound) {
+        if (!done && holdWhileInactive(stanza)) {
+            return;
+        }
+        // Anything else is worth waking the client for; what was held goes first.
+        if (!heldPresence_.empty()) {
+            flushHeld();
+        }
+    }
     if (state_ == State::Bound) {
         send(stanza);
     }

@@ -7,6 +7,7 @@
 #include <optional>
 #include <set>
 #include <string>
+#include <vector>
 
 #include "server/config.hpp"
 #include "server/hooks.hpp"
@@ -102,6 +103,8 @@ class C2sSession final : public Session, public TransportHandler, public xmpp::S
     void handlePresence(xmpp::Element& e);
     void broadcastToOwnResources(const xmpp::Element& presence);
     void write(xmpp::Element stanza, std::function<void(bool)> done);
+    bool holdWhileInactive(xmpp::Element& stanza);
+    void flushHeld();
 
     // XEP-0198 stream management (stream_management.cpp).
     bool handleSmElement(xmpp::Element& e);
@@ -159,6 +162,11 @@ class C2sSession final : public Session, public TransportHandler, public xmpp::S
     Clock::time_point lastAckRequest_{};
     Clock::time_point hibernateUntil_{};
     std::weak_ptr<C2sSession> successor_;
+
+    // XEP-0352 client state indication: while inactive, presence is held and
+    // folded (latest per sender); anything else flushes it.
+    bool csiInactive_ = false;
+    std::vector<xmpp::Element> heldPresence_;
 };
 
 }  // namespace xmppd

@@ -216,6 +216,12 @@ std::optional<C2sSession::SmTransfer> C2sSession::smTakeOver(uint32_t h,
     t.outAcked = outAcked_;
     t.unacked = std::move(unacked_);
     unacked_.clear();
+    // Presence held for an inactive client (XEP-0352) was never sent: the
+    // new connection gets it like the unacknowledged rest.
+    for (auto& p : heldPresence_) {
+        t.unacked.emplace_back(std::move(p), nullptr);
+    }
+    heldPresence_.clear();
     bool connected = state_ == State::Bound;
     state_ = State::Transferred;
     successor_ = successor;
