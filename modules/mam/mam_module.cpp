@@ -273,8 +273,13 @@ Registrations MamModule::start(ModuleContext& ctx) {
     auto m = mam::store::migrations();
     regs.migrations.assign(m.begin(), m.end());
     regs.onHook(ctx.hooks.userSent, Band::Store, "mam", [impl](UserSent& s) { return impl->onUserSent(s); });
-    regs.onHook(ctx.hooks.stanzaInbound, Band::Store, "mam",
-                [impl](StanzaInbound& in) { return impl->onInbound(in); });
+    // The recipient's copy: after policy (blocking) had its say, but before
+    // anything copies the message on (carbons run in the Default band), so
+    // that every copy carries our stanza-id and none a forged one
+    // (XEP-0313 §3.5: carbons SHOULD include it).
+    regs.onHook(
+        ctx.hooks.stanzaInbound, Band::Default, "mam",
+        [impl](StanzaInbound& in) { return impl->onInbound(in); }, -50);
     regs.onHook(ctx.hooks.accountRemoved, Band::Default, "mam", [impl](const AccountEvent& a) {
         impl->prefs.erase(a.username + "@" + a.host);
         impl->pool->submit([impl, a](storage::Connection& c) {

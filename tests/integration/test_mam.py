@@ -26,6 +26,7 @@ MAX_PER_USER = 12
 
 SERVER_CONFIG = {
     "modules": {
+        "carbons": {},
         "disco": {},
         "ping": {},
         "version": {"show_os": False},
@@ -47,9 +48,9 @@ class Pair:
 
     def __init__(self, server):
         self.alice_jid, alice_pw = server.new_user("alice")
-        self.bob_jid, bob_pw = server.new_user("bob")
+        self.bob_jid, self.bob_pw = server.new_user("bob")
         self.alice = server.raw_login(self.alice_jid, alice_pw, "a1")
-        self.bob = server.raw_login(self.bob_jid, bob_pw, "b1")
+        self.bob = server.raw_login(self.bob_jid, self.bob_pw, "b1")
         self.bob.become_available()
 
     def close(self):
@@ -397,6 +398,24 @@ def test_spoofed_stanza_ids_are_replaced(server, pair):
     ours = [i for by, i in ids if by.lower() == pair.bob_jid]
     assert len(ours) == 1 and ours[0] != "forged" and ID_RE.match(ours[0]), ids
     assert page(pair.bob, form(ids=ours))[0] == ["spoof"]
+
+
+def test_carbon_copies_carry_the_stanza_id(server, pair):
+    ns_carbons = "urn:xmpp:carbons:2"
+    with server.raw_login(pair.bob_jid, pair.bob_pw, "b2") as b2:
+        b2.become_available()
+        answer = b2.iq("set", None, "<enable xmlns='%s'/>" % ns_carbons)
+        assert answer.get("type") == "result", to_string(answer)
+        pair.alice.send("<message to='%s' type='chat'><body>to b1</body>"
+                        "<stanza-id xmlns='%s' by='%s' id='forged'/></message>"
+                        % (pair.bob.jid, NS_SID, pair.bob_jid))
+        got = pair.bob.wait_for(lambda e: e.findtext(q(NS_CLIENT, "body")) == "to b1")
+        carbon = b2.wait_for(lambda e: e.find(q(ns_carbons, "received")) is not None)
+        copy = carbon.find("/".join((q(ns_carbons, "received"), q(NS_FORWARD, "forwarded"),
+                                     q(NS_CLIENT, "message"))))
+        assert copy.findtext(q(NS_CLIENT, "body")) == "to b1", to_string(carbon)
+        assert len(stanza_ids(got)) == 1 and stanza_ids(got)[0][1] != "forged"
+        assert stanza_ids(copy) == stanza_ids(got), to_string(carbon)
 
 
 def test_what_is_not_archived(server, pair):
