@@ -45,6 +45,10 @@ struct MamModule::Impl : std::enable_shared_from_this<MamModule::Impl> {
     std::mutex mutex;
     std::vector<mam::NewMessage> pending;
     bool scheduled = false;
+    // Bounded: when the database falls this far behind, new archive copies
+    // are dropped (and logged) rather than memory growing without end.
+    static constexpr size_t kMaxPending = 100000;
+    bool overflowing = false;
     // Batches taken but not yet committed (PostgreSQL writes on several
     // threads), by sequence number; flush() waits for those before it.
     uint64_t batchesTaken = 0;

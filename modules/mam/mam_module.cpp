@@ -96,6 +96,16 @@ Flow MamModule::Impl::onInbound(StanzaInbound& in) {
 
 void MamModule::Impl::append(mam::NewMessage m) {
     std::lock_guard lock(mutex);
+    if (pending.size() >= kMaxPending) {
+        if (!overflowing) {
+            overflowing = true;
+            spdlog::error(
+                "mam: {} messages wait for the database; not archiving new ones until it catches up",
+                pending.size());
+        }
+        return;
+    }
+    overflowing = false;
     pending.push_back(std::move(m));
     if (!scheduled) {
         scheduled = true;

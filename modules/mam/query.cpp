@@ -37,6 +37,9 @@ std::vector<std::string> fieldValues(const Element& field) {
     return out;
 }
 
+// Each id is a lookup on the storage thread; a page never holds more.
+constexpr size_t kMaxIds = 250;
+
 StanzaError notFound() {
     return StanzaError(StanzaCondition::ItemNotFound, "no such message in the archive");
 }
@@ -89,6 +92,10 @@ std::optional<StanzaError> applyForm(const Element& form, Query& q) {
             }
             (var == "before-id" ? q.beforeId : q.afterId) = *id;
         } else if (var == "ids") {
+            if (values.size() > kMaxIds) {
+                return StanzaError(StanzaCondition::BadRequest,
+                                   "at most " + std::to_string(kMaxIds) + " ids per query");
+            }
             for (const auto& v : values) {
                 auto id = parseId(v);
                 if (!id) {

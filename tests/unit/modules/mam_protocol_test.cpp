@@ -156,6 +156,11 @@ TEST_CASE("mam query: errors", "[mam]") {
     // §4.1.3: an id that cannot be ours cannot be in the archive either.
     CHECK(parseError(form(field("after-id", "28482-98726-73623"))) == StanzaCondition::ItemNotFound);
     CHECK(parseError(form(field("ids", "nope"))) == StanzaCondition::ItemNotFound);
+    std::string many = "<field var='ids'>";
+    for (int i = 1; i <= 251; ++i) {
+        many += "<value>" + renderId(i) + "</value>";
+    }
+    CHECK(parseError(form(many + "</field>")) == StanzaCondition::BadRequest);
     CHECK(parseError("<set xmlns='http://jabber.org/protocol/rsm'><after>nope</after></set>") ==
           StanzaCondition::ItemNotFound);
     CHECK(parseError("<set xmlns='http://jabber.org/protocol/rsm'><max>-1</max></set>") ==
