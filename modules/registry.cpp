@@ -4,6 +4,7 @@
 #include "modules/carbons/carbons_module.hpp"
 #include "modules/disco/disco_module.hpp"
 #include "modules/last/last_module.hpp"
+#include "modules/mam/mam_module.hpp"
 #include "modules/offline/offline_module.hpp"
 #include "modules/ping/ping_module.hpp"
 #include "modules/private/private_module.hpp"
@@ -27,6 +28,7 @@ const std::vector<ModuleDescriptor>& moduleRegistry() {
         describe<modules::CarbonsModule>("carbons"),
         describe<modules::DiscoModule>("disco"),
         describe<modules::LastModule>("last"),
+        describe<modules::MamModule>("mam"),
         describe<modules::OfflineModule>("offline"),
         describe<modules::PingModule>("ping"),
         describe<modules::PrivateModule>("private"),
