@@ -519,8 +519,11 @@ def test_subscription_request_to_offline_user_survives_restart(server):
         assert not again, "request delivered twice in one session: %s" % again
         # the request survived, and answering it works after the restart
         bob.send("<presence to='%s' type='subscribed'/>" % alice_jid)
-        time.sleep(0.5)
+        assert bob.iq("get", "localhost", "<ping xmlns='urn:xmpp:ping'/>").get("type") == "result"
     with server.raw_login(alice_jid, alice_pw) as alice:
+        deadline = time.monotonic() + 5
+        while subscription_of(alice, bob_jid) != ("to", None) and time.monotonic() < deadline:
+            time.sleep(0.1)
         assert subscription_of(alice, bob_jid) == ("to", None)
 
 
@@ -664,12 +667,14 @@ def test_presence_updates_arrive_in_order(server, request):
         alice.become_available()
         expect(bob, is_presence(alice.jid, ""), what="alice online")
         alice.send("".join("<presence><status>p%d</status></presence>" % i for i in range(10)))
-        expect(bob, lambda e: is_presence(alice.jid)(e) and e.findtext(q(NS_CLIENT, "status")) == "p9",
-               what="the last update")
-        bob.collect(0.5)
-        seen = [e.findtext(q(NS_CLIENT, "status")) for e in bob.received
-                if is_presence(alice.jid)(e) and e.findtext(q(NS_CLIENT, "status"))]
-        assert seen == ["p%d" % i for i in range(10)], seen
+        try:
+            expect(bob, lambda e: is_presence(alice.jid)(e) and e.findtext(q(NS_CLIENT, "status")) == "p9",
+                   timeout=10, what="the last update")
+        finally:
+            bob.collect(0.5)
+            seen = [e.findtext(q(NS_CLIENT, "status")) for e in bob.received
+                    if is_presence(alice.jid)(e) and e.findtext(q(NS_CLIENT, "status"))]
+        assert seen == ["p%d" % i for i in range(10)], (seen, [to_string(e) for e in bob.received[-14:]])
 
 
 def test_directed_presence_undone_at_logout(server):
