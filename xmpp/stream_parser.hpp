@@ -59,6 +59,9 @@ class StreamParser {
     // called from inside a handler callback; use pause() there.
     void reset();
     void pause();
+    // Frees expat's state when the stream sits between stanzas with nothing
+    // buffered; the next feed() rebuilds it. Returns whether it did.
+    bool releaseIfIdle();
 
     bool streamOpen() const;
     size_t bytesFed() const;

@@ -328,6 +328,11 @@ void C2sSession::tick(Clock::time_point now) {
     if (smEnabled_ && !unacked_.empty() && now - lastAckRequest_ > std::chrono::seconds(10)) {
         smRequestAck();
     }
+    // An idle connection gives back its XML parser's memory (the headline
+    // per-connection cost); the next byte rebuilds it.
+    if (now - lastInput_ > std::chrono::seconds(2) && parser_.releaseIfIdle()) {
+        transport_->trim();
+    }
     const auto& limits = service_.config().limits;
     if (state_ != State::Bound) {
         if (now - started_ > std::chrono::seconds(limits.loginTimeout)) {
