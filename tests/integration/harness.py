@@ -215,14 +215,17 @@ class XmppdServer:
     def log_tail(self, n: int = 80) -> str:
         return "\n".join(self.log_text().splitlines()[-n:])
 
-    def start(self) -> "XmppdServer":
+    def start(self, wipe: bool = True) -> "XmppdServer":
+        """Start xmppd. `wipe=False` keeps the postgres database (a restart)."""
         xmppd = binary("xmppd")
         if self.backend == "postgres":
             if XmppdServer._postgres_running is not None:
                 raise RuntimeError("two postgres-backed servers at once would share one database")
-            wipe_postgres(pg_conninfo())
+            if wipe:
+                wipe_postgres(pg_conninfo())
             XmppdServer._postgres_running = self
-        self._log_file = open(self.log_path, "wb")
+        # Appended to, so that a restarted server's log follows the first one's.
+        self._log_file = open(self.log_path, "ab")
         self.proc = subprocess.Popen(
             [str(xmppd), "-c", str(self.config_path)],
             cwd=self.dir,
@@ -296,6 +299,32 @@ class XmppdServer:
                 return None
         self._release()
         return self.proc.returncode
+
+    def kill9(self) -> None:
+        """SIGKILL, like a crash or a power cut for the process: nothing is
+        flushed, no stream is closed."""
+        assert self.proc is not None and self.proc.poll() is None, "xmppd is not running"
+        self.proc.kill()
+        self.proc.wait()
+        self._release()
+
+    def restart(self, kill: bool = False) -> "XmppdServer":
+        """Stop the server (SIGTERM, which must end in a clean exit; or
+        SIGKILL with `kill=True`) and start a new process on the same config,
+        ports and data (SQLite file or postgres database)."""
+        if kill:
+            self.kill9()
+        else:
+            self.terminate()
+            problems = self.problems()
+            if problems:
+                pytest.fail("%s\nlog tail:\n%s" % ("\n".join(problems), self.log_tail()),
+                            pytrace=False)
+        with open(self.log_path, "ab") as log:
+            log.write(b"\n---- restarted by the test (%s) ----\n" % (b"SIGKILL" if kill else b"SIGTERM"))
+        self._sigterm_sent = False
+        self.stopped_by_test = False
+        return self.start(wipe=False)
 
     def problems(self) -> List[str]:
         """What is wrong with the server's exit and log, if anything."""
@@ -398,6 +427,10 @@ class XmppdServer:
 
 
 def _server_fixture(request, config: Optional[dict]):
+    # A test may add keys with @pytest.mark.server_config({...}) (fresh_server only).
+    marker = request.node.get_closest_marker("server_config") if request.scope == "function" else None
+    if marker is not None:
+        config = deep_update(json.loads(json.dumps(config or {})), marker.args[0])
     srv = XmppdServer(backend=request.param, config=config)
     srv.start()
     return srv
