@@ -79,6 +79,8 @@ class Registrations {
   public:
     std::vector<std::string> features;
     std::vector<DiscoIdentity> identities;
+    // Stream features offered after authentication (serialized XML).
+    std::vector<std::string> streamFeatures;
     struct Iq {
         IqScope scope;
         std::string ns;

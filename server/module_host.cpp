@@ -81,6 +81,16 @@ std::vector<DiscoIdentity> ModuleHost::identities() const {
     return out;
 }
 
+std::string ModuleHost::streamFeatures() const {
+    std::string out;
+    for (const auto& r : running_) {
+        for (const auto& f : r->regs.streamFeatures) {
+            out += f;
+        }
+    }
+    return out;
+}
+
 std::vector<std::string> ModuleHost::moduleNames() const {
     std::vector<std::string> out;
     for (const auto& r : running_) {

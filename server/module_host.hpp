@@ -28,6 +28,7 @@ class ModuleHost final : public DiscoRegistry {
     const std::vector<AdminCommand>& commands() const { return commands_; }
     void addCommand(AdminCommand command) { commands_.push_back(std::move(command)); }
     std::optional<Keepalive> keepalive() const { return keepalive_; }
+    std::string streamFeatures() const;
     std::vector<std::string> moduleNames() const;
 
   private:

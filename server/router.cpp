@@ -77,7 +77,8 @@ void Router::unbind(const Jid& full, const Session* session) {
     }
 }
 
-void Router::setPresence(const Jid& full, bool available, int priority, std::shared_ptr<const Element> presence) {
+void Router::setPresence(const Jid& full, bool available, int priority,
+                         std::shared_ptr<const Element> presence) {
     std::string bare = full.bareStr();
     Shard& shard = shardFor(bare);
     std::unique_lock lock(shard.mutex);

@@ -192,6 +192,7 @@ void Server::start() {
     s.c2s =
         std::make_unique<C2sService>(cfg, *s.router, *s.accounts, s.hooks, s.tls.get(), s.io->workerCount());
     s.c2s->setKeepalive(s.modules->keepalive());
+    s.c2s->setStreamFeatures(s.modules->streamFeatures());
 
     registerCoreCommands(*s.modules,
                          AdminContext{cfg, s.info, *s.router, *s.accounts, *s.pool, *s.io, *s.c2s});

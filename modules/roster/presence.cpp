@@ -105,7 +105,7 @@ void RosterModule::Impl::outboundSubscription(const Jid& user, const Jid& contac
                                               Element stanza) {
     auto self = shared_from_this();
     Jid bare = user.bare();
-    pool->submit([self, bare, contact, type, stanza = std::move(stanza)](storage::Connection& c) mutable {
+    runSerial([self, bare, contact, type, stanza = std::move(stanza)](storage::Connection& c) mutable {
         Item item;
         roster::Outcome outcome;
         int64_t ver = 0;
@@ -117,8 +117,9 @@ void RosterModule::Impl::outboundSubscription(const Jid& user, const Jid& contac
             bool show = outcome.changed || (type == SubType::Subscribe && !item.inRoster);
             if (show) {
                 item.state = outcome.next;
-                if (type == SubType::Subscribe) {
-                    item.inRoster = true;  // §3.1.2: asking adds the contact
+                // §3.1.2: asking adds the contact; §3.1.5: so does approving.
+                if (type == SubType::Subscribe || (type == SubType::Subscribed && outcome.forward)) {
+                    item.inRoster = true;
                 }
                 if (!item.state.pendingIn) {
                     item.pendingStanza.clear();
@@ -156,7 +157,7 @@ void RosterModule::Impl::outboundSubscription(const Jid& user, const Jid& contac
 void RosterModule::Impl::inboundSubscription(const Jid& contact, const Jid& user, SubType type,
                                              Element stanza) {
     auto self = shared_from_this();
-    pool->submit([self, contact, user, type, stanza = std::move(stanza)](storage::Connection& c) mutable {
+    runSerial([self, contact, user, type, stanza = std::move(stanza)](storage::Connection& c) mutable {
         Item item;
         roster::Outcome outcome;
         int64_t ver = 0;
@@ -218,7 +219,7 @@ void RosterModule::Impl::onPresenceChanged(const PresenceChanged& p) {
         Element last = presenceOf("unavailable", full, full.bare());
         lastUnavailable.insert_or_assign(full.bareStr(), last);
     }
-    pool->submit(
+    runSerial(
         [self, full, available, initial, presence, weak, directedTargets](storage::Connection& c) mutable {
             std::vector<Item> items;
             try {

@@ -40,7 +40,7 @@ void addRosterCommands(Registrations& regs, const std::shared_ptr<RosterModule::
                  reply(1, "invalid user or host\n");
                  return;
              }
-             impl->pool->submit([owner = *owner, reply](storage::Connection& c) {
+             impl->runSerial([owner = *owner, reply](storage::Connection& c) {
                  try {
                      std::string out;
                      for (const auto& i : roster::store::load(c, owner.domain(), owner.local())) {
@@ -86,7 +86,7 @@ void addRosterCommands(Registrations& regs, const std::shared_ptr<RosterModule::
              }
              item.state.sub = roster::subFromString(subs);
              bool reverse = subs == "both" && impl->router->isLocalHost(contact->domain());
-             impl->pool->submit(
+             impl->runSerial(
                  [impl, owner = *owner, contact = *contact, item, reverse, reply](storage::Connection& c) {
                      try {
                          setItem(*impl, c, owner, item);
@@ -114,7 +114,7 @@ void addRosterCommands(Registrations& regs, const std::shared_ptr<RosterModule::
                  reply(1, "invalid JIDs\n");
                  return;
              }
-             impl->pool->submit([impl, owner = *owner, contact = *contact, reply](storage::Connection& c) {
+             impl->runSerial([impl, owner = *owner, contact = *contact, reply](storage::Connection& c) {
                  try {
                      storage::Transaction tx(c);
                      auto existing = roster::store::get(c, owner.domain(), owner.local(), contact.bareStr());

@@ -1,6 +1,8 @@
 #pragma once
 // Internal to modules/roster.
 
+#include <deque>
+#include <functional>
 #include <map>
 #include <mutex>
 #include <set>
@@ -19,6 +21,18 @@ struct RosterModule::Impl : std::enable_shared_from_this<RosterModule::Impl> {
     int64_t maxItems = 1000;
     size_t maxNameBytes = 1023;
     size_t maxGroups = 64;
+
+    // Every roster job runs through one lane, in order: on PostgreSQL the pool
+    // has several threads, and two changes to one subscription (or two
+    // presence broadcasts) must not overtake each other. Jobs queued while
+    // the lane runs (a subscription reaching a local contact) run in the
+    // same pool job, so a draining pool at shutdown cannot drop them.
+    using Job = std::function<void(storage::Connection&)>;
+    std::mutex laneMutex;
+    std::deque<Job> lane;
+    bool laneRunning = false;
+    bool runSerial(Job job);
+    void drainLane(storage::Connection& c);
 
     std::mutex mutex;
     std::set<std::string> interested;                       // full JIDs that fetched the roster (§2.1.6)

@@ -89,6 +89,43 @@ Element RosterModule::Impl::itemElement(const Item& item, bool removed) {
     return e;
 }
 
+bool RosterModule::Impl::runSerial(Job job) {
+    std::lock_guard lock(laneMutex);
+    lane.push_back(std::move(job));
+    if (laneRunning) {
+        return true;
+    }
+    laneRunning = true;
+    auto self = shared_from_this();
+    if (!pool->submit([self](storage::Connection& c) { self->drainLane(c); })) {
+        laneRunning = false;
+        lane.pop_back();
+        spdlog::error("roster: storage queue full, a roster change was refused");
+        return false;
+    }
+    return true;
+}
+
+void RosterModule::Impl::drainLane(storage::Connection& c) {
+    for (;;) {
+        Job job;
+        {
+            std::lock_guard lock(laneMutex);
+            if (lane.empty()) {
+                laneRunning = false;
+                return;
+            }
+            job = std::move(lane.front());
+            lane.pop_front();
+        }
+        try {
+            job(c);
+        } catch (const std::exception& e) {
+            spdlog::error("roster: job failed: {}", e.what());
+        }
+    }
+}
+
 void RosterModule::Impl::push(const Jid& user, const Item& item, int64_t version, bool removed) {
     if (!item.inRoster && !removed) {
         return;
@@ -128,7 +165,7 @@ void RosterModule::Impl::handleRosterIq(const IqRequest& req, const IqResponder&
         std::string clientVer(req.payload.attr("ver"));
         bool versioned = req.payload.hasAttr("ver");
         IqResponder responder = r;
-        bool ok = pool->submit([self, user, clientVer, versioned, responder](storage::Connection& c) {
+        bool ok = runSerial([self, user, clientVer, versioned, responder](storage::Connection& c) {
             try {
                 int64_t ver = roster::store::version(c, user.domain(), user.local());
                 // XEP-0237 §3: unchanged since the client's copy → empty result.
@@ -174,7 +211,7 @@ void RosterModule::Impl::handleRosterIq(const IqRequest& req, const IqResponder&
         return;
     }
     IqResponder responder = r;
-    bool ok = pool->submit([self, user, item, remove, responder](storage::Connection& c) mutable {
+    bool ok = runSerial([self, user, item, remove, responder](storage::Connection& c) mutable {
         try {
             storage::Transaction tx(c);
             auto existing = roster::store::get(c, user.domain(), user.local(), item.contact);
@@ -196,6 +233,10 @@ void RosterModule::Impl::handleRosterIq(const IqRequest& req, const IqResponder&
                       std::pair{roster::hasFrom(existing->state.sub) || existing->state.pendingIn,
                                 "unsubscribed"}}) {
                     if (has) {
+                        if (std::string_view(type) == "unsubscribed" &&
+                            roster::hasFrom(existing->state.sub)) {
+                            self->sendCurrentPresence(user, contact, true);  // §3.2.2
+                        }
                         Element p("presence", std::string(xmpp::ns::kClient));
                         p.setAttr("from", user.bareStr()).setAttr("to", contact.str()).setAttr("type", type);
                         self->router->route(std::move(p));
@@ -251,6 +292,8 @@ Registrations RosterModule::start(ModuleContext& ctx) {
     auto m = roster::store::migrations();
     regs.migrations.assign(m.begin(), m.end());
     regs.features = {"urn:xmpp:features:rosterver"};
+    // RFC 6121 §2.6.1: roster versioning is announced as a stream feature.
+    regs.streamFeatures = {"<ver xmlns='urn:xmpp:features:rosterver'/>"};
     regs.iqHandlers.push_back(
         {IqScope::Account, std::string(kRoster),
          [impl](const IqRequest& req, const IqResponder& r) { impl->handleRosterIq(req, r); }});

@@ -49,6 +49,8 @@ class C2sService {
     QueueStats collect(Worker& worker) const;
 
     void setKeepalive(std::optional<Keepalive> k) { keepalive_ = k; }
+    void setStreamFeatures(std::string f) { streamFeatures_ = std::move(f); }
+    const std::string& streamFeatures() const { return streamFeatures_; }
 
     // For sessions.
     const Config& config() const { return config_; }
@@ -72,6 +74,7 @@ class C2sService {
     Hooks& hooks_;
     TlsContext* tls_;
     std::optional<Keepalive> keepalive_;
+    std::string streamFeatures_;
     std::atomic<uint64_t> nextId_{0};
     std::atomic<size_t> live_{0};
     std::vector<std::unordered_map<C2sSession*, std::shared_ptr<C2sSession>>> perWorker_;

@@ -239,6 +239,7 @@ void C2sSession::sendFeatures() {
             f += "<sm xmlns='urn:xmpp:sm:3'/>";
         }
         f += "<csi xmlns='urn:xmpp:csi:0'/>";
+        f += service_.streamFeatures();
     }
     f += "</stream:features>";
     sendRaw(f);
@@ -862,9 +863,12 @@ bool C2sSession::holdWhileInactive(Element& stanza) {
 void C2sSession::flushHeld() {
     auto held = std::move(heldPresence_);
     heldPresence_.clear();
+    bool inactive = csiInactive_;
+    csiInactive_ = false;  // write them out now rather than hold them again
     for (auto& p : held) {
         write(std::move(p), nullptr);
     }
+    csiInactive_ = inactive;
 }
 
 void C2sSession::write(Element stanza, std::function<void(bool)> done) {
