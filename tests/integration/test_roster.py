@@ -325,9 +325,8 @@ def test_subscription_dialogue_on_the_wire(server):
         time.sleep(0.3)
         t.received()
 
-        t.note("bob approves (§3.1.5): alice gets a push with subscription 'to', the "
-               "'subscribed' and bob's current presence (§3.1.5 also asks for a push of "
-               "alice with subscription 'from' to bob)")
+        t.note("bob approves (§3.1.5): bob gets a push of alice with subscription 'from'; "
+               "alice gets a push with subscription 'to', the 'subscribed' and bob's current presence")
         bob.send("<presence id='ok1' to='%s' type='subscribed'/>" % alice_jid)
         push = expect(alice, lambda e: is_push(bob_jid)(e) and push_item(e).get("subscription") == "to",
                       what="push of bob with subscription='to'")
