@@ -77,6 +77,23 @@ bool Accounts::isHost(const std::string& host) const {
     return std::find(hosts_.begin(), hosts_.end(), host) != hosts_.end();
 }
 
+void Accounts::runStatus(const char* what, std::string subject, Worker* replyTo,
+                         std::function<void(Status)> done, std::function<Status(storage::Connection&)> op) {
+    bool ok = pool_.submit([what, subject, replyTo, done, op = std::move(op)](storage::Connection& c) {
+        Status s;
+        try {
+            s = op(c);
+        } catch (const storage::Error& e) {
+            spdlog::warn("accounts: {} {}: {}", what, subject, e.what());
+            s = Status::Unavailable;
+        }
+        reply(replyTo, done, s);
+    });
+    if (!ok) {
+        reply(replyTo, done, Status::Unavailable);
+    }
+}
+
 void Accounts::create(std::string username, std::string host, std::string password, Worker* replyTo,
                       std::function<void(Status)> done) {
     auto user = xmpp::prepLocalpart(username);
@@ -85,23 +102,14 @@ void Accounts::create(std::string username, std::string host, std::string passwo
         reply(replyTo, done, Status::Invalid);
         return;
     }
-    bool ok = pool_.submit([this, u = *user, host, p = *pass, replyTo, done](storage::Connection& c) {
-        Status s;
-        try {
-            s = storage::accounts::create(c, makeAccount(host, u, p, iterations_)) ? Status::Ok
-                                                                                   : Status::Exists;
-        } catch (const storage::Error& e) {
-            spdlog::error("accounts: create {}@{}: {}", u, host, e.what());
-            s = Status::Unavailable;
-        }
-        if (s == Status::Ok) {
-            hooks_.accountCreated.run(AccountEvent{host, u});
-        }
-        reply(replyTo, done, s);
-    });
-    if (!ok) {
-        reply(replyTo, done, Status::Unavailable);
-    }
+    runStatus("create", *user + "@" + host, replyTo, done,
+              [this, u = *user, host, p = *pass](storage::Connection& c) {
+                  if (!storage::accounts::create(c, makeAccount(host, u, p, iterations_))) {
+                      return Status::Exists;
+                  }
+                  hooks_.accountCreated.run(AccountEvent{host, u});
+                  return Status::Ok;
+              });
 }
 
 void Accounts::changePassword(std::string username, std::string host, std::string password, Worker* replyTo,
@@ -112,21 +120,12 @@ void Accounts::changePassword(std::string username, std::string host, std::strin
         reply(replyTo, done, Status::Invalid);
         return;
     }
-    bool ok = pool_.submit([this, u = *user, host, p = *pass, replyTo, done](storage::Connection& c) {
-        Status s;
-        try {
-            s = storage::accounts::updateCredentials(c, makeAccount(host, u, p, iterations_))
-                    ? Status::Ok
-                    : Status::NotFound;
-        } catch (const storage::Error& e) {
-            spdlog::error("accounts: change password {}@{}: {}", u, host, e.what());
-            s = Status::Unavailable;
-        }
-        reply(replyTo, done, s);
-    });
-    if (!ok) {
-        reply(replyTo, done, Status::Unavailable);
-    }
+    runStatus("change password", *user + "@" + host, replyTo, done,
+              [this, u = *user, host, p = *pass](storage::Connection& c) {
+                  return storage::accounts::updateCredentials(c, makeAccount(host, u, p, iterations_))
+                             ? Status::Ok
+                             : Status::NotFound;
+              });
 }
 
 void Accounts::remove(std::string username, std::string host, Worker* replyTo,
@@ -136,22 +135,13 @@ void Accounts::remove(std::string username, std::string host, Worker* replyTo,
         reply(replyTo, done, Status::Invalid);
         return;
     }
-    bool ok = pool_.submit([this, u = *user, host, replyTo, done](storage::Connection& c) {
-        Status s;
-        try {
-            s = storage::accounts::remove(c, host, u) ? Status::Ok : Status::NotFound;
-        } catch (const storage::Error& e) {
-            spdlog::error("accounts: remove {}@{}: {}", u, host, e.what());
-            s = Status::Unavailable;
+    runStatus("remove", *user + "@" + host, replyTo, done, [this, u = *user, host](storage::Connection& c) {
+        if (!storage::accounts::remove(c, host, u)) {
+            return Status::NotFound;
         }
-        if (s == Status::Ok) {
-            hooks_.accountRemoved.run(AccountEvent{host, u});
-        }
-        reply(replyTo, done, s);
+        hooks_.accountRemoved.run(AccountEvent{host, u});
+        return Status::Ok;
     });
-    if (!ok) {
-        reply(replyTo, done, Status::Unavailable);
-    }
 }
 
 void Accounts::exists(std::string username, std::string host, Worker* replyTo,
@@ -161,18 +151,9 @@ void Accounts::exists(std::string username, std::string host, Worker* replyTo,
         reply(replyTo, done, Status::Invalid);
         return;
     }
-    bool ok = pool_.submit([u = *user, host, replyTo, done](storage::Connection& c) {
-        Status s;
-        try {
-            s = storage::accounts::find(c, host, u) ? Status::Ok : Status::NotFound;
-        } catch (const storage::Error& e) {
-            s = Status::Unavailable;
-        }
-        reply(replyTo, done, s);
+    runStatus("lookup", *user + "@" + host, replyTo, done, [u = *user, host](storage::Connection& c) {
+        return storage::accounts::find(c, host, u) ? Status::Ok : Status::NotFound;
     });
-    if (!ok) {
-        reply(replyTo, done, Status::Unavailable);
-    }
 }
 
 void Accounts::list(std::string host, Worker* replyTo,
@@ -222,28 +203,18 @@ void Accounts::scramCredentials(std::string username, std::string host, ScramHas
 
 void Accounts::checkPassword(std::string username, std::string host, std::string password, Worker* replyTo,
                              std::function<void(Status)> done) {
-    bool ok = pool_.submit([username, host, password, replyTo, done](storage::Connection& c) {
-        Status s;
-        try {
+    runStatus(
+        "check", username + "@" + host, replyTo, done, [username, host, password](storage::Connection& c) {
             auto a = storage::accounts::find(c, host, username);
             if (!a) {
-                s = Status::NotFound;
-            } else {
-                auto salt = sasl::base64Decode(a->salt).value_or("");
-                auto derived = sasl::deriveScramCredentials(ScramHash::Sha256, password, salt,
-                                                            static_cast<uint32_t>(a->iterations));
-                auto stored = sasl::base64Decode(a->storedKeySha256).value_or("");
-                s = sasl::constantTimeEqual(derived.storedKey, stored) ? Status::Ok : Status::BadPassword;
+                return Status::NotFound;
             }
-        } catch (const storage::Error& e) {
-            spdlog::warn("accounts: check {}@{}: {}", username, host, e.what());
-            s = Status::Unavailable;
-        }
-        reply(replyTo, done, s);
-    });
-    if (!ok) {
-        reply(replyTo, done, Status::Unavailable);
-    }
+            auto salt = sasl::base64Decode(a->salt).value_or("");
+            auto derived = sasl::deriveScramCredentials(ScramHash::Sha256, password, salt,
+                                                        static_cast<uint32_t>(a->iterations));
+            auto stored = sasl::base64Decode(a->storedKeySha256).value_or("");
+            return sasl::constantTimeEqual(derived.storedKey, stored) ? Status::Ok : Status::BadPassword;
+        });
 }
 
 }  // namespace xmppd

@@ -10,7 +10,8 @@
 
 namespace storage {
 class Pool;
-}
+class Connection;
+}  // namespace storage
 
 namespace xmppd {
 
@@ -52,6 +53,11 @@ class Accounts {
     bool isHost(const std::string& host) const;
 
   private:
+    // Runs op on a storage thread and reports its status on replyTo; a
+    // storage error or a full queue is Unavailable.
+    void runStatus(const char* what, std::string subject, Worker* replyTo, std::function<void(Status)> done,
+                   std::function<Status(storage::Connection&)> op);
+
     storage::Pool& pool_;
     Hooks& hooks_;
     std::vector<std::string> hosts_;

@@ -149,23 +149,8 @@ def mutual(server, a_jid, b_jid):
     ctl_ok(server, "add_rosteritem", a, "localhost", b, "localhost", b, "", "both")
 
 
-POSTGRES_RACE = (
-    "server bug on postgres (4 storage threads; SQLite has one): the roster module runs each "
-    "presence and subscription job with pool->submit(), so two jobs for one user run concurrently "
-    "on different connections: %s")
 
 
-REMOVE_RACE = (
-    "the 'unsubscribe' and the 'unsubscribed' from a roster remove both read the contact's item "
-    "as 'both' and write 'to' and 'from' respectively (a lost update, no row lock or per-user "
-    "serialisation): the contact ends with 'from' instead of 'none' (RFC 6121 Appendix A)")
-
-
-def xfail_on_postgres(server, request, what):
-    """The bug is a race between storage threads: it shows on postgres only,
-    and not every time (so not strict)."""
-    if server.backend == "postgres":
-        request.applymarker(pytest.mark.xfail(strict=False, reason=POSTGRES_RACE % what))
 
 
 def logout(c):
