@@ -13,7 +13,6 @@ import time
 from pathlib import Path
 from xml.sax.saxutils import escape, quoteattr
 
-import pytest
 
 from harness import run, slix_client
 from rawxmpp import NS_CLIENT, NS_STANZA_ERRORS, local_name, namespace, q, stanza_error, to_string
