@@ -112,9 +112,9 @@ struct OfflineModule::Impl : std::enable_shared_from_this<OfflineModule::Impl> {
         bool ok = true;
         try {
             storage::Transaction tx(c);
+            offline::store::BatchAppender appender(c, maxMessages);
             for (auto& p : batch) {
-                results.push_back(offline::store::appendInTransaction(c, p.host, p.user, p.sender, p.now,
-                                                                      p.xml, maxMessages));
+                results.push_back(appender.append(p.host, p.user, p.sender, p.now, p.xml));
             }
             tx.commit();
         } catch (const storage::Error& e) {

@@ -27,25 +27,37 @@ std::span<const storage::Migration> migrations() {
 AppendResult append(storage::Connection& c, const std::string& host, const std::string& user,
                     const std::string& sender, int64_t now, const std::string& stanza, int64_t maxMessages) {
     storage::Transaction tx(c);
-    auto r = appendInTransaction(c, host, user, sender, now, stanza, maxMessages);
+    auto r = BatchAppender(c, maxMessages).append(host, user, sender, now, stanza);
     tx.commit();
     return r;
 }
 
-AppendResult appendInTransaction(storage::Connection& c, const std::string& host, const std::string& user,
-                                 const std::string& sender, int64_t now, const std::string& stanza,
-                                 int64_t maxMessages) {
-    auto exists = c.exec("SELECT 1 FROM accounts WHERE host = $1 AND username = $2", {host, user});
-    if (exists.rows.empty()) {
+AppendResult BatchAppender::append(const std::string& host, const std::string& user,
+                                   const std::string& sender, int64_t now, const std::string& stanza) {
+    auto key = std::make_pair(host, user);
+    auto it = stored_.find(key);
+    if (it == stored_.end()) {
+        auto r = c_.exec(
+            "SELECT (SELECT COUNT(*) FROM offline_messages WHERE host = $1 AND username = $2) FROM accounts "
+            "WHERE host = $1 AND username = $2",
+            {host, user});
+        std::optional<int64_t> count;
+        if (!r.rows.empty()) {
+            count = r.rows.front().integer(0);
+        }
+        it = stored_.emplace(key, count).first;
+    }
+    if (!it->second) {
         return AppendResult::NoSuchUser;
     }
-    if (count(c, host, user) >= maxMessages) {
+    if (*it->second >= maxMessages_) {
         return AppendResult::QuotaExceeded;
     }
-    c.exec(
+    c_.exec(
         "INSERT INTO offline_messages (host, username, sender, stored_at, stanza) VALUES ($1, $2, $3, $4, "
         "$5)",
         {host, user, sender, std::to_string(now), stanza});
+    ++*it->second;
     return AppendResult::Stored;
 }
 

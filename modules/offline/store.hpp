@@ -1,6 +1,7 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <optional>
 #include <span>
 #include <string>
@@ -28,10 +29,6 @@ std::span<const storage::Migration> migrations();
 // maxMessages stored (nothing already stored is ever dropped for a new one).
 AppendResult append(storage::Connection& c, const std::string& host, const std::string& user,
                     const std::string& sender, int64_t now, const std::string& stanza, int64_t maxMessages);
-// The same inside a transaction the caller owns (group commit).
-AppendResult appendInTransaction(storage::Connection& c, const std::string& host, const std::string& user,
-                                 const std::string& sender, int64_t now, const std::string& stanza,
-                                 int64_t maxMessages);
 // Oldest first, at most limit.
 std::vector<StoredMessage> fetch(storage::Connection& c, const std::string& host, const std::string& user,
                                  int64_t limit, int64_t afterId = 0);
@@ -41,6 +38,21 @@ int64_t remove(storage::Connection& c, const std::string& host, const std::strin
 int64_t count(storage::Connection& c, const std::string& host, const std::string& user);
 int64_t removeUser(storage::Connection& c, const std::string& host, const std::string& user);
 int64_t removeOlderThan(storage::Connection& c, int64_t cutoff);
+
+// Appends a batch inside a transaction the caller owns (group commit). Each
+// recipient's account and stored count are read once per batch: one query
+// per message instead of three, which is what PostgreSQL's round trips cost.
+class BatchAppender {
+  public:
+    BatchAppender(storage::Connection& c, int64_t maxMessages) : c_(c), maxMessages_(maxMessages) {}
+    AppendResult append(const std::string& host, const std::string& user, const std::string& sender,
+                        int64_t now, const std::string& stanza);
+
+  private:
+    storage::Connection& c_;
+    int64_t maxMessages_;
+    std::map<std::pair<std::string, std::string>, std::optional<int64_t>> stored_;  // nullopt: no such user
+};
 }  // namespace store
 
 }  // namespace xmppd::offline
