@@ -77,8 +77,7 @@ void Router::unbind(const Jid& full, const Session* session) {
     }
 }
 
-void Router::setPresence(const Jid& full, bool available, int priority,
-                         std::shared_ptr<const Element> presence) {
+void Router::setPresence(const Jid& full, bool available, int priority) {
     std::string bare = full.bareStr();
     Shard& shard = shardFor(bare);
     std::unique_lock lock(shard.mutex);
@@ -90,6 +89,19 @@ void Router::setPresence(const Jid& full, bool available, int priority,
     if (r != it->second.end()) {
         r->second.available = available;
         r->second.priority = priority;
+    }
+}
+
+void Router::setLastPresence(const Jid& full, std::shared_ptr<const Element> presence) {
+    std::string bare = full.bareStr();
+    Shard& shard = shardFor(bare);
+    std::unique_lock lock(shard.mutex);
+    auto it = shard.users.find(bare);
+    if (it == shard.users.end()) {
+        return;
+    }
+    auto r = it->second.find(full.resource());
+    if (r != it->second.end()) {
         r->second.presence = std::move(presence);
     }
 }

@@ -39,8 +39,10 @@ class Router {
     // (the caller closes it with <conflict/>, RFC 6120 §7.7.2.2).
     std::shared_ptr<Session> bind(const xmpp::Jid& full, std::shared_ptr<Session> session);
     void unbind(const xmpp::Jid& full, const Session* session);
-    void setPresence(const xmpp::Jid& full, bool available, int priority,
-                     std::shared_ptr<const xmpp::Element> presence = nullptr);
+    void setPresence(const xmpp::Jid& full, bool available, int priority);
+    // The presence last broadcast for a resource, for probe answers. Set by
+    // whoever broadcasts (the roster module, in order with its broadcasts).
+    void setLastPresence(const xmpp::Jid& full, std::shared_ptr<const xmpp::Element> presence);
     std::vector<ResourceView> resources(const xmpp::Jid& bare) const;
 
     // Routes a stanza whose 'from' the sender's session has already checked

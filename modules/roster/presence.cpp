@@ -219,72 +219,76 @@ void RosterModule::Impl::onPresenceChanged(const PresenceChanged& p) {
         Element last = presenceOf("unavailable", full, full.bare());
         lastUnavailable.insert_or_assign(full.bareStr(), last);
     }
-    runSerial(
-        [self, full, available, initial, presence, weak, directedTargets](storage::Connection& c) mutable {
-            std::vector<Item> items;
-            try {
-                items = roster::store::load(c, full.domain(), full.local());
-            } catch (const storage::Error& e) {
-                spdlog::warn("roster: presence of {} not broadcast: {}", full.str(), e.what());
-                return;
+    runSerial([self, full, available, initial, presence, weak,
+               directedTargets](storage::Connection& c) mutable {
+        // Record what is broadcast now, in lane order: a probe answer for
+        // another user never shows a presence newer than the broadcasts
+        // still queued behind it (RFC 6120 §10.1 in-order processing).
+        self->router->setLastPresence(full, available ? std::make_shared<const Element>(presence) : nullptr);
+        std::vector<Item> items;
+        try {
+            items = roster::store::load(c, full.domain(), full.local());
+        } catch (const storage::Error& e) {
+            spdlog::warn("roster: presence of {} not broadcast: {}", full.str(), e.what());
+            return;
+        }
+        // §4.2.2, §4.4.2, §4.5.2: to every contact subscribed to us.
+        for (const auto& item : items) {
+            if (!roster::hasFrom(item.state.sub)) {
+                continue;
             }
-            // §4.2.2, §4.4.2, §4.5.2: to every contact subscribed to us.
-            for (const auto& item : items) {
-                if (!roster::hasFrom(item.state.sub)) {
-                    continue;
-                }
-                directedTargets.erase(item.contact);
-                Element copy = presence;
-                copy.setAttr("from", full.str()).setAttr("to", item.contact);
-                self->router->route(std::move(copy));
+            directedTargets.erase(item.contact);
+            Element copy = presence;
+            copy.setAttr("from", full.str()).setAttr("to", item.contact);
+            self->router->route(std::move(copy));
+        }
+        // §4.6.3: directed presence is undone with unavailable.
+        for (const auto& target : directedTargets) {
+            if (auto to = Jid::parse(target)) {
+                self->router->route(presenceOf("unavailable", full, *to));
             }
-            // §4.6.3: directed presence is undone with unavailable.
-            for (const auto& target : directedTargets) {
-                if (auto to = Jid::parse(target)) {
-                    self->router->route(presenceOf("unavailable", full, *to));
-                }
-            }
-            if (!initial) {
-                return;
-            }
-            auto session = weak.lock();
-            if (!session) {
-                return;
-            }
-            for (const auto& item : items) {
-                // §4.3.2: probes of our subscriptions, answered from the session
-                // table: each available resource's last presence, or the last
-                // unavailable we know of.
-                if (roster::hasTo(item.state.sub)) {
-                    auto contact = Jid::parse(item.contact);
-                    bool any = false;
-                    for (auto& r : self->router->resources(*contact)) {
-                        if (r.available && r.presence) {
-                            Element copy = *r.presence;
-                            copy.setAttr("from", contact->withResource(r.resource).str())
-                                .setAttr("to", full.str());
-                            session->deliver(std::move(copy));
-                            any = true;
-                        }
-                    }
-                    if (!any) {
-                        std::lock_guard lock(self->mutex);
-                        auto it = self->lastUnavailable.find(item.contact);
-                        if (it != self->lastUnavailable.end()) {
-                            Element copy = it->second;
-                            copy.setAttr("to", full.str());
-                            session->deliver(std::move(copy));
-                        }
+        }
+        if (!initial) {
+            return;
+        }
+        auto session = weak.lock();
+        if (!session) {
+            return;
+        }
+        for (const auto& item : items) {
+            // §4.3.2: probes of our subscriptions, answered from the session
+            // table: each available resource's last presence, or the last
+            // unavailable we know of.
+            if (roster::hasTo(item.state.sub)) {
+                auto contact = Jid::parse(item.contact);
+                bool any = false;
+                for (auto& r : self->router->resources(*contact)) {
+                    if (r.available && r.presence) {
+                        Element copy = *r.presence;
+                        copy.setAttr("from", contact->withResource(r.resource).str())
+                            .setAttr("to", full.str());
+                        session->deliver(std::move(copy));
+                        any = true;
                     }
                 }
-                // §3.1.3: requests that arrived while we were away.
-                if (item.state.pendingIn && !item.pendingStanza.empty()) {
-                    if (auto request = xmpp::parseStanza(item.pendingStanza)) {
-                        session->deliver(std::move(*request));
+                if (!any) {
+                    std::lock_guard lock(self->mutex);
+                    auto it = self->lastUnavailable.find(item.contact);
+                    if (it != self->lastUnavailable.end()) {
+                        Element copy = it->second;
+                        copy.setAttr("to", full.str());
+                        session->deliver(std::move(copy));
                     }
                 }
             }
-        });
+            // §3.1.3: requests that arrived while we were away.
+            if (item.state.pendingIn && !item.pendingStanza.empty()) {
+                if (auto request = xmpp::parseStanza(item.pendingStanza)) {
+                    session->deliver(std::move(*request));
+                }
+            }
+        }
+    });
 }
 
 }  // namespace xmppd::modules

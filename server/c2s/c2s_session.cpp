@@ -141,7 +141,8 @@ void C2sSession::onTlsEstablished() {
 }
 
 void C2sSession::onClosed(std::string_view reason) {
-    spdlog::debug("c2s:{} closed: {}", id_, reason);
+    spdlog::debug("c2s:{} closed: {} (state {}, sm {}{})", id_, reason, static_cast<int>(state_), smEnabled_,
+                  smResumable_ ? ", resumable" : "");
     // XEP-0198 §5: a resumable session outlives its connection for a while.
     if (state_ == State::Bound && smHibernate()) {
         return;
@@ -278,6 +279,8 @@ void C2sSession::streamError(StreamError error) {
     if (!headerSent_) {
         sendHeader();
     }
+    spdlog::info("c2s:{} {} stream error <{}/>{}{}", id_, jid_.empty() ? transport_->peer() : jid_.str(),
+                 xmpp::toString(error.condition), error.text.empty() ? "" : ": ", error.text);
     std::string out = "<stream:error><";
     out.append(xmpp::toString(error.condition)).append(" xmlns='urn:ietf:params:xml:ns:xmpp-streams'/>");
     if (!error.text.empty()) {
@@ -784,7 +787,7 @@ void C2sSession::handlePresence(Element& e) {
         available_ = available;
         priority_ = priority;
         lastPresence_ = available ? std::make_shared<const Element>(e) : nullptr;
-        service_.router().setPresence(jid_, available, priority, lastPresence_);
+        service_.router().setPresence(jid_, available, priority);
         broadcastToOwnResources(e);
         service_.hooks().presenceChanged.run(PresenceChanged{this, jid_, available, priority, &e, initial});
     }

@@ -288,7 +288,8 @@ void C2sSession::smInstall(SmTransfer t) {
     auto self = std::static_pointer_cast<C2sSession>(shared_from_this());
     service_.smRegister(smId_, self);
     service_.router().bind(jid_, self);  // replaces the old session's entry
-    service_.router().setPresence(jid_, available_, priority_, lastPresence_);
+    service_.router().setPresence(jid_, available_, priority_);
+    service_.router().setLastPresence(jid_, lastPresence_);
     state_ = State::Bound;
     sendRaw("<resumed xmlns='urn:xmpp:sm:3' h='" + std::to_string(static_cast<uint32_t>(inReceived_)) +
             "' previd='" + smId_ + "'/>");
