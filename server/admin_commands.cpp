@@ -3,7 +3,9 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <ctime>
 #include <mutex>
+#include <optional>
 
 #include "server/accounts.hpp"
 #include "server/c2s/c2s_service.hpp"
@@ -11,6 +13,8 @@
 #include "server/net/io_runtime.hpp"
 #include "server/router.hpp"
 #include "storage/pool.hpp"
+#include "xmpp/ns.hpp"
+#include "xmpp/stream_parser.hpp"
 
 namespace xmppd {
 
@@ -203,6 +207,43 @@ void registerCoreCommands(ModuleHost& host, AdminContext ctx) {
                              }
                          }
                          reply(1, "no session " + jid->str() + "\n");
+                     }});
+    host.addCommand({"send_message",
+                     {"FROM", "TO", "BODY"},
+                     "Sends a chat message as FROM (any JID of our hosts)",
+                     [router](const std::vector<std::string>& a, AdminReply reply) {
+                         auto from = xmpp::Jid::parse(a[0]);
+                         auto to = xmpp::Jid::parse(a[1]);
+                         if (!from || !to || !router->isLocalHost(from->domain())) {
+                             reply(1, "FROM must be a JID of a host of this server, TO a valid JID\n");
+                             return;
+                         }
+                         xmpp::Element m("message", std::string(xmpp::ns::kClient));
+                         m.setAttr("from", from->str()).setAttr("to", to->str()).setAttr("type", "chat");
+                         m.setAttr("id", "xmppctl-" + std::to_string(std::time(nullptr)));
+                         m.addChild("body", std::string(xmpp::ns::kClient)).addText(a[2]);
+                         router->route(std::move(m));
+                         reply(0, "");
+                     }});
+    host.addCommand({"send_stanza",
+                     {"FROM", "TO", "XML"},
+                     "Routes a raw stanza (message, presence or iq) as FROM",
+                     [router](const std::vector<std::string>& a, AdminReply reply) {
+                         auto from = xmpp::Jid::parse(a[0]);
+                         auto to = xmpp::Jid::parse(a[1]);
+                         if (!from || !to || !router->isLocalHost(from->domain())) {
+                             reply(1, "FROM must be a JID of a host of this server, TO a valid JID\n");
+                             return;
+                         }
+                         auto stanza = xmpp::parseStanza(a[2]);
+                         if (!stanza || !xmpp::isStanza(*stanza) || stanza->ns() != xmpp::ns::kClient) {
+                             reply(1, "XML is not one well-formed message, presence or iq stanza\n");
+                             return;
+                         }
+                         stanza->setAttr("from", from->str());
+                         stanza->setAttr("to", to->str());
+                         router->route(std::move(*stanza));
+                         reply(0, "");
                      }});
     ModuleHost* hostPtr = &host;
     host.addCommand({"help", {}, "Lists the commands", [hostPtr](auto&, AdminReply reply) {

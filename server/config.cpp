@@ -155,8 +155,8 @@ Config parseRoot(const YAML::Node& root, const std::string& path, const ModuleSc
     Config cfg;
     cfg.path = path;
     checkKeys(root, "",
-              {"hosts", "loglevel", "log_file", "data_dir", "workers", "tls", "storage", "listen", "control", "auth",
-               "limits", "modules"});
+              {"hosts", "loglevel", "log_file", "data_dir", "workers", "tls", "storage", "listen", "control",
+               "auth", "stream_management", "limits", "modules"});
     if (!root["hosts"] || !root["hosts"].IsSequence() || root["hosts"].size() == 0) {
         fail("hosts", root["hosts"] ? root["hosts"] : root, "expected a non-empty list of domain names");
     }
@@ -272,6 +272,20 @@ Config parseRoot(const YAML::Node& root, const std::string& path, const ModuleSc
         if (l["login_timeout"]) {
             lim.loginTimeout =
                 static_cast<int>(asInteger(l["login_timeout"], "limits.login_timeout", 1, 3600));
+        }
+    }
+    if (auto sm = root["stream_management"]) {
+        checkKeys(sm, "stream_management", {"enabled", "resume_timeout", "max_queue"});
+        if (sm["enabled"]) {
+            cfg.streamManagement.enabled = asBool(sm["enabled"], "stream_management.enabled");
+        }
+        if (sm["resume_timeout"]) {
+            cfg.streamManagement.resumeTimeout = static_cast<int>(
+                asInteger(sm["resume_timeout"], "stream_management.resume_timeout", 0, 86400));
+        }
+        if (sm["max_queue"]) {
+            cfg.streamManagement.maxQueue =
+                static_cast<size_t>(asInteger(sm["max_queue"], "stream_management.max_queue", 10, 1000000));
         }
     }
     if (auto m = root["modules"]) {

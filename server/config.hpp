@@ -48,6 +48,13 @@ struct LimitsConfig {
     int loginTimeout = 60;  // seconds
 };
 
+// XEP-0198 stream management.
+struct StreamManagementConfig {
+    bool enabled = true;
+    int resumeTimeout = 300;  // seconds a lost session waits for a resumption
+    size_t maxQueue = 1000;   // unacknowledged stanzas before <policy-violation/>
+};
+
 struct AuthConfig {
     int scramIterations = 4096;
     bool allowPlain = true;
@@ -90,6 +97,7 @@ struct Config {
     std::string controlSocket = "data/xmppd.ctl";
     AuthConfig auth;
     LimitsConfig limits;
+    StreamManagementConfig streamManagement;
     // Module name → its options, in the order of the file. A module is
     // enabled when its key is present under `modules:`.
     std::vector<std::pair<std::string, ModuleOptions>> modules;

@@ -10,6 +10,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -102,7 +103,22 @@ struct StanzaInbound {
     xmpp::Jid to;
 };
 
+// A stanza a local user's session sent, after 'from' was checked and
+// stamped, before routing. Handlers may rewrite or stop it (carbons' sent
+// copies, the sender's archive).
+struct UserSent {
+    xmpp::Element* stanza;
+    xmpp::Jid from;  // the sender's full JID
+    Session* session;
+};
+
 enum class FailureReason { NoResource, SessionClosed, QueueOverflow };
+
+// Held while the server has not yet taken responsibility for an inbound
+// stanza; when the last copy is released the sender's session counts the
+// stanza as handled (XEP-0198 'h'). A handler that needs a durable write
+// before that (offline storage) keeps a copy until its commit.
+using HandledToken = std::shared_ptr<void>;
 
 // A message that could not be handed to any session of its recipient.
 // Offline storage subscribes in the Store band; the core's default in the
@@ -111,6 +127,7 @@ struct DeliveryFailed {
     xmpp::Element* stanza;
     xmpp::Jid to;
     FailureReason reason;
+    HandledToken handled;
 };
 
 struct SessionEvent {
@@ -125,6 +142,7 @@ struct PresenceChanged {
     bool available;
     int priority;
     const xmpp::Element* presence;
+    bool initial;  // the session's first available presence (RFC 6121 §4.2)
 };
 
 struct AccountEvent {
@@ -134,6 +152,12 @@ struct AccountEvent {
 
 struct Hooks {
     FoldHook<StanzaInbound> stanzaInbound{"stanza_inbound"};
+    FoldHook<UserSent> userSent{"user_sent"};
+    // Presence a local user's session sent (broadcast or directed), after
+    // 'from' was checked and stamped, before the core broadcasts or routes
+    // it. Handlers may rewrite it (XEP-0153 avatar hash) or stop it
+    // (XEP-0191 blocking).
+    FoldHook<UserSent> presenceOutbound{"presence_outbound"};
     FoldHook<DeliveryFailed> deliveryFailed{"delivery_failed"};
     NotifyHook<SessionEvent> sessionBound{"session_bound"};
     NotifyHook<SessionEvent> sessionClosed{"session_closed"};

@@ -54,7 +54,7 @@ std::shared_ptr<Session> Router::bind(const Jid& full, std::shared_ptr<Session> 
     std::unique_lock lock(shard.mutex);
     Entry& e = shard.users[bare][full.resource()];
     std::shared_ptr<Session> old = std::move(e.session);
-    e = Entry{std::move(session), 0, false};
+    e = Entry{std::move(session), 0, false, nullptr};
     return old;
 }
 
@@ -77,7 +77,7 @@ void Router::unbind(const Jid& full, const Session* session) {
     }
 }
 
-void Router::setPresence(const Jid& full, bool available, int priority) {
+void Router::setPresence(const Jid& full, bool available, int priority, std::shared_ptr<const Element> presence) {
     std::string bare = full.bareStr();
     Shard& shard = shardFor(bare);
     std::unique_lock lock(shard.mutex);
@@ -89,6 +89,7 @@ void Router::setPresence(const Jid& full, bool available, int priority) {
     if (r != it->second.end()) {
         r->second.available = available;
         r->second.priority = priority;
+        r->second.presence = std::move(presence);
     }
 }
 
@@ -100,7 +101,7 @@ std::vector<ResourceView> Router::resources(const Jid& bareJid) const {
     auto it = shard.users.find(bare);
     if (it != shard.users.end()) {
         for (const auto& [res, e] : it->second) {
-            out.push_back(ResourceView{e.session, res, e.priority, e.available});
+            out.push_back(ResourceView{e.session, res, e.priority, e.available, e.presence});
         }
     }
     return out;
@@ -133,7 +134,7 @@ void Router::forEachSession(const std::function<void(const ResourceView&, const 
             std::shared_lock lock(s.mutex);
             for (const auto& [bare, res] : s.users) {
                 for (const auto& [r, e] : res) {
-                    copy.push_back({ResourceView{e.session, r, e.priority, e.available}, bare});
+                    copy.push_back({ResourceView{e.session, r, e.priority, e.available, e.presence}, bare});
                 }
             }
         }
@@ -176,7 +177,7 @@ void Router::bounce(const Element& stanza, const StanzaError& error) {
     route(std::move(reply));
 }
 
-void Router::route(Element stanza) {
+void Router::route(Element stanza, HandledToken handled) {
     auto from = Jid::parse(stanza.attr("from"));
     if (!from) {
         spdlog::warn("router: dropping stanza with invalid from '{}'", stanza.attr("from"));
@@ -201,7 +202,7 @@ void Router::route(Element stanza) {
     if (to->local().empty()) {
         routeToServer(stanza, *from, *to);
     } else {
-        routeToUser(stanza, *from, *to);
+        routeToUser(stanza, *from, *to, handled);
     }
 }
 
@@ -244,13 +245,13 @@ void Router::routeToServer(Element& stanza, const Jid& from, const Jid& to) {
     // Presence to the server itself has no effect here.
 }
 
-void Router::routeToUser(Element& stanza, const Jid& from, const Jid& to) {
+void Router::routeToUser(Element& stanza, const Jid& from, const Jid& to, HandledToken& handled) {
     StanzaInbound in{&stanza, from, to};
     if (hooks_.stanzaInbound.run(in) == Flow::Stop) {
         return;
     }
     if (to.isBare()) {
-        routeToBare(stanza, from, to);
+        routeToBare(stanza, from, to, handled);
         return;
     }
     std::shared_ptr<Session> target;
@@ -274,7 +275,7 @@ void Router::routeToUser(Element& stanza, const Jid& from, const Jid& to) {
     std::string_view type = stanza.attr("type");
     if (stanza.name() == "message") {
         if (type.empty() || type == "normal" || type == "chat" || type == "headline") {
-            routeToBare(stanza, from, to.bare());
+            routeToBare(stanza, from, to.bare(), handled);
         } else if (type == "groupchat") {
             bounce(stanza, StanzaError(StanzaCondition::ServiceUnavailable));
         }
@@ -284,7 +285,7 @@ void Router::routeToUser(Element& stanza, const Jid& from, const Jid& to) {
     // Presence to an unavailable full JID is dropped (RFC 6121 §8.5.3.2.3).
 }
 
-void Router::routeToBare(Element& stanza, const Jid& from, const Jid& to) {
+void Router::routeToBare(Element& stanza, const Jid& from, const Jid& to, HandledToken& handled) {
     const std::string& name = stanza.name();
     std::string_view type = stanza.attr("type");
     if (name == "iq") {
@@ -327,15 +328,15 @@ void Router::routeToBare(Element& stanza, const Jid& from, const Jid& to) {
     }
     if (targets.empty()) {
         if (type != "headline") {
-            deliveryFailed(stanza, to, FailureReason::NoResource);
+            deliveryFailed(stanza, to, FailureReason::NoResource, handled);
         }
         return;
     }
     deliverAll(targets, stanza);
 }
 
-void Router::deliveryFailed(Element& stanza, const Jid& to, FailureReason reason) {
-    DeliveryFailed f{&stanza, to, reason};
+void Router::deliveryFailed(Element& stanza, const Jid& to, FailureReason reason, HandledToken handled) {
+    DeliveryFailed f{&stanza, to, reason, std::move(handled)};
     hooks_.deliveryFailed.run(f);
 }
 

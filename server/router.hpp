@@ -22,6 +22,7 @@ struct ResourceView {
     std::string resource;
     int priority = 0;
     bool available = false;
+    std::shared_ptr<const xmpp::Element> presence;  // the last broadcast presence
 };
 
 // The routing core: the session table (keyed by bare JID, then resource) and
@@ -38,12 +39,14 @@ class Router {
     // (the caller closes it with <conflict/>, RFC 6120 §7.7.2.2).
     std::shared_ptr<Session> bind(const xmpp::Jid& full, std::shared_ptr<Session> session);
     void unbind(const xmpp::Jid& full, const Session* session);
-    void setPresence(const xmpp::Jid& full, bool available, int priority);
+    void setPresence(const xmpp::Jid& full, bool available, int priority,
+                     std::shared_ptr<const xmpp::Element> presence = nullptr);
     std::vector<ResourceView> resources(const xmpp::Jid& bare) const;
 
     // Routes a stanza whose 'from' the sender's session has already checked
     // and stamped. Errors go back to the sender.
-    void route(xmpp::Element stanza);
+    // handled is the sender's XEP-0198 token (may be null).
+    void route(xmpp::Element stanza, HandledToken handled = nullptr);
     // Answers a stanza with an error (never an error to an error).
     void bounce(const xmpp::Element& stanza, const xmpp::StanzaError& error);
 
@@ -53,7 +56,8 @@ class Router {
     void removeIqHandler(IqScope scope, const std::string& ns);
 
     // Runs the delivery_failed fold (offline storage, then the bounce).
-    void deliveryFailed(xmpp::Element& stanza, const xmpp::Jid& to, FailureReason reason);
+    void deliveryFailed(xmpp::Element& stanza, const xmpp::Jid& to, FailureReason reason,
+                        HandledToken handled = nullptr);
 
     size_t sessionCount() const;
     size_t userCount() const;
@@ -64,6 +68,7 @@ class Router {
         std::shared_ptr<Session> session;
         int priority = 0;
         bool available = false;
+        std::shared_ptr<const xmpp::Element> presence;
     };
     using ResourceMap = std::map<std::string, Entry, std::less<>>;
     struct Shard {
@@ -74,8 +79,10 @@ class Router {
 
     Shard& shardFor(const std::string& bare) const;
     void routeToServer(xmpp::Element& stanza, const xmpp::Jid& from, const xmpp::Jid& to);
-    void routeToUser(xmpp::Element& stanza, const xmpp::Jid& from, const xmpp::Jid& to);
-    void routeToBare(xmpp::Element& stanza, const xmpp::Jid& from, const xmpp::Jid& to);
+    void routeToUser(xmpp::Element& stanza, const xmpp::Jid& from, const xmpp::Jid& to,
+                     HandledToken& handled);
+    void routeToBare(xmpp::Element& stanza, const xmpp::Jid& from, const xmpp::Jid& to,
+                     HandledToken& handled);
     bool handleIq(IqScope scope, xmpp::Element& iq, const xmpp::Jid& from, const xmpp::Jid& to);
 
     std::vector<std::string> hosts_;

@@ -6,10 +6,10 @@
 
 #include <fmt/ranges.h>
 #include <chrono>
-#include <mutex>
-#include <cstdio>
 #include <csignal>
+#include <cstdio>
 #include <filesystem>
+#include <mutex>
 #include <thread>
 
 #include "server/accounts.hpp"
@@ -38,7 +38,7 @@ namespace {
 // A file sink that can reopen its file under its own lock, so a SIGHUP from
 // logrotate never races with workers that are logging.
 class ReopenableFileSink final : public spdlog::sinks::base_sink<std::mutex> {
-public:
+  public:
     explicit ReopenableFileSink(std::string path) : path_(std::move(path)) { file_.open(path_, false); }
     void reopen() {
         std::lock_guard lock(mutex_);
@@ -46,7 +46,7 @@ public:
         file_.open(path_, false);
     }
 
-protected:
+  protected:
     void sink_it_(const spdlog::details::log_msg& msg) override {
         spdlog::memory_buf_t formatted;
         formatter_->format(msg, formatted);
@@ -54,7 +54,7 @@ protected:
     }
     void flush_() override { file_.flush(); }
 
-private:
+  private:
     std::string path_;
     spdlog::details::file_helper file_;
 };
@@ -95,7 +95,8 @@ void loadUnknownUserSaltKey(const std::string& dataDir) {
         if (std::FILE* f = std::fopen(path.c_str(), "wb")) {
             std::fwrite(key.data(), 1, key.size(), f);
             std::fclose(f);
-            std::filesystem::permissions(path, std::filesystem::perms::owner_read | std::filesystem::perms::owner_write);
+            std::filesystem::permissions(
+                path, std::filesystem::perms::owner_read | std::filesystem::perms::owner_write);
         }
     }
     xmpp::sasl::ScramServer::setUnknownUserSaltKey(key);

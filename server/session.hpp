@@ -1,6 +1,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 
 #include "xmpp/element.hpp"
@@ -22,6 +23,11 @@ class Session : public std::enable_shared_from_this<Session> {
     virtual const xmpp::Jid& jid() const = 0;
     virtual Worker& worker() = 0;
     virtual void deliver(xmpp::Element stanza) = 0;
+    // Delivers and reports whether the client accepted the stanza: acked
+    // with XEP-0198, or written out when stream management is off. false
+    // means the session ended first (the caller still owns the stanza).
+    // done runs on this session's worker.
+    virtual void deliverTracked(xmpp::Element stanza, std::function<void(bool accepted)> done) = 0;
     virtual void closeWithError(xmpp::StreamError error) = 0;
     // Bytes waiting to be written: the queue-length health gauge.
     virtual size_t queuedBytes() const = 0;

@@ -38,6 +38,11 @@ struct StreamParser::Impl {
     std::vector<Element*> stack;  // path from the stanza root to the current element
     Element current;
     std::string pendingDefaultNs;
+    // The stream element's namespace declarations, to rebuild the parser's
+    // context after releasing it while idle (see releaseIfIdle()).
+    std::vector<std::pair<std::string, std::string>> streamDecls;
+    bool released = false;
+    bool waking = false;
 
     size_t fed = 0;        // bytes fed since the last reset
     size_t itemStart = 0;  // byte index where the current stanza (or gap between stanzas) began
@@ -50,6 +55,21 @@ struct StreamParser::Impl {
     }
 
     void create() {
+        released = false;
+        streamDecls.clear();
+        setUp();
+        depth = 0;
+        opened = false;
+        paused = false;
+        error.reset();
+        stack.clear();
+        current = Element();
+        pendingDefaultNs.clear();
+        fed = 0;
+        itemStart = 0;
+    }
+
+    void setUp() {
         if (parser) {
             XML_ParserReset(parser, "UTF-8");
         } else {
@@ -72,15 +92,52 @@ struct StreamParser::Impl {
         // bounds token size, which is what the deferral protects against.
         XML_SetReparseDeferralEnabled(parser, XML_FALSE);
 #endif
+    }
+
+    // An idle stream between stanzas holds no parser: expat's state is
+    // several KiB per connection. What it knew (the stream element's
+    // namespace context) is rebuilt from streamDecls on the next byte.
+    bool releaseIfIdle() {
+        bool prefixed = false;
+        for (const auto& [prefix, uri] : streamDecls) {
+            prefixed = prefixed || (!prefix.empty() && uri == ns::kStream);
+        }
+        if (!parser || !opened || depth != 1 || itemStart != fed || error || inCallback || !prefixed) {
+            return false;
+        }
+        XML_ParserFree(parser);
+        parser = nullptr;
+        released = true;
+        return true;
+    }
+
+    void wake() {
+        released = false;
+        setUp();
+        std::string header = "<";
+        for (const auto& [prefix, uri] : streamDecls) {
+            if (!prefix.empty() && uri == ns::kStream) {
+                header += prefix + ":stream";
+                break;
+            }
+        }
+        for (const auto& [prefix, uri] : streamDecls) {
+            header += prefix.empty() ? " xmlns='" : " xmlns:" + prefix + "='";
+            for (char c : uri) {
+                header += c == '\''  ? std::string("&apos;")
+                          : c == '&' ? std::string("&amp;")
+                                     : std::string(1, c);
+            }
+            header += "'";
+        }
+        header += ">";
+        waking = true;
         depth = 0;
-        opened = false;
-        paused = false;
-        error.reset();
-        stack.clear();
-        current = Element();
-        pendingDefaultNs.clear();
-        fed = 0;
-        itemStart = 0;
+        XML_Parse(parser, header.data(), static_cast<int>(header.size()), XML_FALSE);
+        waking = false;
+        // Expat's byte index now counts the synthetic header; keep ours aligned.
+        fed = header.size();
+        itemStart = fed;
     }
 
     void fail(StreamCondition c, std::string text = {}) {
@@ -95,8 +152,12 @@ struct StreamParser::Impl {
     }
 
     static void onNsDecl(void* data, const XML_Char* prefix, const XML_Char* uri) {
+        Impl& p = self(data);
         if (!prefix) {
-            self(data).pendingDefaultNs = uri ? uri : "";
+            p.pendingDefaultNs = uri ? uri : "";
+        }
+        if (p.depth == 0 && !p.waking) {
+            p.streamDecls.emplace_back(prefix ? prefix : "", uri ? uri : "");
         }
     }
 
@@ -161,6 +222,11 @@ struct StreamParser::Impl {
     }
 
     void openStream(std::string_view ns, std::string_view local, const XML_Char** attrs) {
+        if (waking) {
+            depth = 1;
+            pendingDefaultNs.clear();
+            return;
+        }
         if (local != "stream" || ns != ns::kStream) {
             // RFC 6120 §4.9.3.10: wrong stream namespace.
             fail(StreamCondition::InvalidNamespace,
@@ -242,6 +308,9 @@ struct StreamParser::Impl {
             return error;
         }
         paused = false;
+        if (released) {
+            wake();
+        }
         // Feed in slices no larger than the stanza limit so that an attacker
         // cannot make expat buffer more than about twice the limit.
         size_t offset = 0;
@@ -292,6 +361,10 @@ void StreamParser::reset() {
     impl_->create();
 }
 
+bool StreamParser::releaseIfIdle() {
+    return impl_->releaseIfIdle();
+}
+
 void StreamParser::pause() {
     impl_->paused = true;
 }
@@ -302,6 +375,28 @@ bool StreamParser::streamOpen() const {
 
 size_t StreamParser::bytesFed() const {
     return impl_->fed;
+}
+
+std::optional<Element> parseStanza(std::string_view xml) {
+    struct One : StreamParserHandler {
+        std::optional<Element> element;
+        int count = 0;
+        void onStreamOpen(const StreamHeader&) override {}
+        void onElement(Element&& e) override {
+            ++count;
+            element = std::move(e);
+        }
+        void onStreamClose() override {}
+    } sink;
+    ParserLimits limits;
+    limits.maxStanzaBytes = xml.size() + 1024;
+    StreamParser parser(sink, limits);
+    if (parser.feed(
+            "<stream:stream xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams'>") ||
+        parser.feed(xml) || sink.count != 1) {
+        return std::nullopt;
+    }
+    return std::move(sink.element);
 }
 
 }  // namespace xmpp

@@ -59,6 +59,9 @@ class StreamParser {
     // called from inside a handler callback; use pause() there.
     void reset();
     void pause();
+    // Frees expat's state when the stream sits between stanzas with nothing
+    // buffered; the next feed() rebuilds it. Returns whether it did.
+    bool releaseIfIdle();
 
     bool streamOpen() const;
     size_t bytesFed() const;
@@ -67,5 +70,10 @@ class StreamParser {
     struct Impl;
     std::unique_ptr<Impl> impl_;
 };
+
+// Parses XML text holding exactly one element in the jabber:client
+// namespace (a stored or hand-written stanza), with the parser's usual
+// restrictions. nullopt when it is not exactly one well-formed element.
+std::optional<Element> parseStanza(std::string_view xml);
 
 }  // namespace xmpp

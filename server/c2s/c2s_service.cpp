@@ -71,3 +71,29 @@ C2sService::QueueStats C2sService::collect(Worker& worker) const {
 }
 
 }  // namespace xmppd
+
+namespace xmppd {
+
+void C2sService::smRegister(const std::string& id, const std::shared_ptr<C2sSession>& session) {
+    std::lock_guard lock(smMutex_);
+    smSessions_[id] = session;
+}
+
+void C2sService::smUnregister(const std::string& id, const C2sSession* session) {
+    std::lock_guard lock(smMutex_);
+    auto it = smSessions_.find(id);
+    if (it != smSessions_.end()) {
+        auto s = it->second.lock();
+        if (!s || s.get() == session) {
+            smSessions_.erase(it);
+        }
+    }
+}
+
+std::shared_ptr<C2sSession> C2sService::smFind(const std::string& id) {
+    std::lock_guard lock(smMutex_);
+    auto it = smSessions_.find(id);
+    return it == smSessions_.end() ? nullptr : it->second.lock();
+}
+
+}  // namespace xmppd

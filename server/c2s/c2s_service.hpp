@@ -4,7 +4,9 @@
 #include <chrono>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <optional>
+#include <string>
 #include <unordered_map>
 #include <vector>
 
@@ -58,6 +60,11 @@ class C2sService {
     uint64_t nextSessionId() { return nextId_.fetch_add(1) + 1; }
     void sessionEnded(C2sSession& session);
 
+    // XEP-0198 resumption ids → sessions that can be resumed.
+    void smRegister(const std::string& id, const std::shared_ptr<C2sSession>& session);
+    void smUnregister(const std::string& id, const C2sSession* session);
+    std::shared_ptr<C2sSession> smFind(const std::string& id);
+
   private:
     const Config& config_;
     Router& router_;
@@ -68,6 +75,8 @@ class C2sService {
     std::atomic<uint64_t> nextId_{0};
     std::atomic<size_t> live_{0};
     std::vector<std::unordered_map<C2sSession*, std::shared_ptr<C2sSession>>> perWorker_;
+    std::mutex smMutex_;
+    std::unordered_map<std::string, std::weak_ptr<C2sSession>> smSessions_;
 };
 
 }  // namespace xmppd

@@ -26,6 +26,7 @@ namespace {
 
 constexpr int kMaxSaslFailures = 5;  // RFC 6120 §6.4.5: a configurable number of retries
 constexpr std::string_view kClient = ns::kClient;
+constexpr size_t kMaxHeldPresence = 1000;  // XEP-0352: beyond this, flush rather than grow
 
 std::string randomId() {
     std::string id = sasl::base64Encode(sasl::randomBytes(12));
@@ -35,6 +36,35 @@ std::string randomId() {
         }
     }
     return id;
+}
+
+// RFC 6120 §6.5: the element name of each SASL failure condition.
+std::string_view saslCondition(sasl::SaslFailure f) {
+    switch (f) {
+        case sasl::SaslFailure::Aborted:
+            return "aborted";
+        case sasl::SaslFailure::IncorrectEncoding:
+            return "incorrect-encoding";
+        case sasl::SaslFailure::InvalidAuthzid:
+            return "invalid-authzid";
+        case sasl::SaslFailure::InvalidMechanism:
+            return "invalid-mechanism";
+        case sasl::SaslFailure::MalformedRequest:
+            return "malformed-request";
+        case sasl::SaslFailure::MechanismTooWeak:
+            return "mechanism-too-weak";
+        case sasl::SaslFailure::NotAuthorized:
+            return "not-authorized";
+        case sasl::SaslFailure::TemporaryAuthFailure:
+            return "temporary-auth-failure";
+        case sasl::SaslFailure::AccountDisabled:
+            return "account-disabled";
+        case sasl::SaslFailure::CredentialsExpired:
+            return "credentials-expired";
+        case sasl::SaslFailure::EncryptionRequired:
+            return "encryption-required";
+    }
+    return "not-authorized";
 }
 
 std::string saslFailureXml(std::string_view condition, std::string_view text) {
@@ -112,6 +142,10 @@ void C2sSession::onTlsEstablished() {
 
 void C2sSession::onClosed(std::string_view reason) {
     spdlog::debug("c2s:{} closed: {}", id_, reason);
+    // XEP-0198 §5: a resumable session outlives its connection for a while.
+    if (state_ == State::Bound && smHibernate()) {
+        return;
+    }
     cleanup();
 }
 
@@ -201,6 +235,10 @@ void C2sSession::sendFeatures() {
         f += "<bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'/>";
         // RFC 6121 §C / draft-cridland-xmpp-session: optional, kept for old clients.
         f += "<session xmlns='urn:ietf:params:xml:ns:xmpp-session'><optional/></session>";
+        if (service_.config().streamManagement.enabled) {
+            f += "<sm xmlns='urn:xmpp:sm:3'/>";
+        }
+        f += "<csi xmlns='urn:xmpp:csi:0'/>";
     }
     f += "</stream:features>";
     sendRaw(f);
@@ -212,7 +250,7 @@ void C2sSession::onStreamClose() {
 }
 
 void C2sSession::sendRaw(std::string_view bytes) {
-    if (state_ == State::Closed) {
+    if (state_ == State::Closed || state_ == State::Hibernating || state_ == State::Transferred) {
         return;
     }
     transport_->send(bytes);
@@ -229,7 +267,11 @@ void C2sSession::send(const Element& element) {
 }
 
 void C2sSession::streamError(StreamError error) {
-    if (state_ == State::Closing || state_ == State::Closed) {
+    if (state_ == State::Hibernating) {
+        cleanup();  // no connection to tell
+        return;
+    }
+    if (state_ == State::Closing || state_ == State::Closed || state_ == State::Transferred) {
         return;
     }
     if (!headerSent_) {
@@ -248,7 +290,8 @@ void C2sSession::streamError(StreamError error) {
 }
 
 void C2sSession::closeStream() {
-    if (state_ == State::Closing || state_ == State::Closed) {
+    if (state_ == State::Closing || state_ == State::Closed || state_ == State::Transferred ||
+        state_ == State::Hibernating) {
         return;
     }
     if (!headerSent_) {
@@ -264,20 +307,26 @@ void C2sSession::closeStream() {
 }
 
 void C2sSession::cleanup() {
-    if (state_ == State::Closed) {
+    if (state_ == State::Closed || state_ == State::Transferred) {
         return;
     }
     bool wasBound = !jid_.empty();
     state_ = State::Closed;
+    if (!smId_.empty()) {
+        service_.smUnregister(smId_, this);
+    }
     if (wasBound) {
         service_.router().unbind(jid_, this);
+        // Unacknowledged messages go to delivery_failed (offline storage),
+        // never to the floor (XEP-0198 §5, the delivery promise).
+        smFailUnacked();
         if (available_) {
             available_ = false;
             Element unavailable("presence", std::string(kClient));
             unavailable.setAttr("type", "unavailable");
             unavailable.setAttr("from", jid_.str());
             broadcastToOwnResources(unavailable);
-            service_.hooks().presenceChanged.run(PresenceChanged{this, jid_, false, 0, &unavailable});
+            service_.hooks().presenceChanged.run(PresenceChanged{this, jid_, false, 0, &unavailable, false});
         }
         service_.hooks().sessionClosed.run(SessionEvent{this, jid_});
         spdlog::info("c2s:{} {} ended", id_, jid_.str());
@@ -295,8 +344,23 @@ void C2sSession::shutdown() {
 }
 
 void C2sSession::tick(Clock::time_point now) {
-    if (state_ == State::Closing || state_ == State::Closed) {
+    if (state_ == State::Hibernating) {
+        if (now >= hibernateUntil_) {
+            spdlog::info("c2s:{} {} not resumed in time", id_, jid_.str());
+            cleanup();
+        }
         return;
+    }
+    if (state_ == State::Closing || state_ == State::Closed || state_ == State::Transferred) {
+        return;
+    }
+    if (smEnabled_ && !unacked_.empty() && now - lastAckRequest_ > std::chrono::seconds(10)) {
+        smRequestAck();
+    }
+    // An idle connection gives back its XML parser's memory (the headline
+    // per-connection cost); the next byte rebuilds it.
+    if (now - lastInput_ > std::chrono::seconds(2) && parser_.releaseIfIdle()) {
+        transport_->trim();
     }
     const auto& limits = service_.config().limits;
     if (state_ != State::Bound) {
@@ -468,13 +532,8 @@ void C2sSession::handleAuth(const Element& auth) {
     } else if (plus) {
         cbType = "tls-server-end-point";
     }
-    // RFC 5802 §6 fails a 'y' flag when the server supports channel binding,
-    // which assumes a single binding type. With several (XEP-0440), a client
-    // whose only type we do not offer sends 'y' legitimately: slixmpp knows
-    // only tls-unique, which RFC 9266 retires for TLS 1.3. We accept 'y' so
-    // such clients can log in with plain SCRAM; clients that share a type with
-    // us use -PLUS and get the binding.
-    scram_ = std::make_unique<sasl::ScramServer>(hash, cbType, cbData, /*serverSupportsPlus=*/false);
+    // RFC 5802 §6: with -PLUS offered, a 'y' flag is a downgrade and fails.
+    scram_ = std::make_unique<sasl::ScramServer>(hash, cbType, cbData, channelBindingOffered());
     scramHash_ = hash;
     scramFirstDone_ = false;
     if (!initial) {
@@ -491,8 +550,7 @@ void C2sSession::scramClientFirst(std::string message) {
     scramFirstDone_ = true;
     auto first = scram_->clientFirst(message);
     if (auto* failure = std::get_if<sasl::SaslFailure>(&first)) {
-        (void)failure;
-        saslFailure("malformed-request");
+        saslFailure(saslCondition(*failure));
         return;
     }
     std::string username = std::get<std::string>(first);
@@ -551,7 +609,7 @@ void C2sSession::handleSaslResponse(const Element& response) {
     auto final = scram_->clientFinal(*decoded);
     if (auto* failure = std::get_if<sasl::SaslFailure>(&final)) {
         spdlog::info("c2s:{} {} authentication failed for {}@{}", id_, transport_->peer(), scramUser_, host_);
-        saslFailure(*failure == sasl::SaslFailure::MalformedRequest ? "malformed-request" : "not-authorized");
+        saslFailure(saslCondition(*failure));
         return;
     }
     saslSuccess(scramUser_, std::get<std::string>(final));
@@ -580,6 +638,9 @@ void C2sSession::saslSuccess(const std::string& username, std::string additional
 // ---- binding ----
 
 void C2sSession::handleBinding(Element& e) {
+    if (e.ns() == "urn:xmpp:sm:3" && handleSmElement(e)) {
+        return;
+    }
     if (e.name() == "iq" && e.ns() == kClient && e.attr("type") == "set") {
         if (const Element* b = e.findChild("bind", ns::kBind); b && state_ == State::Authenticated) {
             std::string resource;
@@ -634,6 +695,16 @@ void C2sSession::bind(const std::string& requested, const std::string& iqId) {
 // ---- stanzas ----
 
 void C2sSession::handleStanza(Element& e) {
+    if (e.ns() == "urn:xmpp:sm:3" && handleSmElement(e)) {
+        return;
+    }
+    if (e.ns() == "urn:xmpp:csi:0" && (e.name() == "active" || e.name() == "inactive")) {
+        csiInactive_ = e.name() == "inactive";
+        if (!csiInactive_) {
+            flushHeld();
+        }
+        return;
+    }
     if (e.ns() != kClient || !xmpp::isStanza(e)) {
         // RFC 6120 §4.9.3.24.
         streamError(
@@ -650,6 +721,9 @@ void C2sSession::handleStanza(Element& e) {
         }
     }
     e.setAttr("from", jid_.str());
+    // XEP-0198: this stanza counts as handled once the router (and any
+    // durable write it needs) is done with the token.
+    HandledToken handled = smHandledToken();
     if (e.name() == "iq") {
         std::string_view type = e.attr("type");
         bool request = type == "get" || type == "set";
@@ -667,13 +741,27 @@ void C2sSession::handleStanza(Element& e) {
         handlePresence(e);
         return;
     }
-    service_.router().route(std::move(e));
+    UserSent sent{&e, jid_, this};
+    if (service_.hooks().userSent.run(sent) == Flow::Stop) {
+        return;
+    }
+    service_.router().route(std::move(e), std::move(handled));
 }
 
 void C2sSession::handlePresence(Element& e) {
+    UserSent outbound{&e, jid_, this};  // presence_outbound: avatar hash, blocking (hooks.hpp)
+    if (service_.hooks().presenceOutbound.run(outbound) == Flow::Stop) {
+        return;
+    }
     std::string_view type = e.attr("type");
     if (e.hasAttr("to")) {
-        service_.router().route(std::move(e));  // directed presence, subscriptions
+        // Directed presence and subscription requests (RFC 6121 §3, §4.6):
+        // the roster module tracks and rewrites them on user_sent.
+        UserSent sent{&e, jid_, this};
+        if (service_.hooks().userSent.run(sent) == Flow::Stop) {
+            return;
+        }
+        service_.router().route(std::move(e));
         return;
     }
     if (type.empty() || type == "unavailable") {
@@ -690,11 +778,14 @@ void C2sSession::handlePresence(Element& e) {
                 return;
             }
         }
+        bool initial = available && !available_ && !everAvailable_;
+        everAvailable_ = everAvailable_ || available;
         available_ = available;
         priority_ = priority;
-        service_.router().setPresence(jid_, available, priority);
+        lastPresence_ = available ? std::make_shared<const Element>(e) : nullptr;
+        service_.router().setPresence(jid_, available, priority, lastPresence_);
         broadcastToOwnResources(e);
-        service_.hooks().presenceChanged.run(PresenceChanged{this, jid_, available, priority, &e});
+        service_.hooks().presenceChanged.run(PresenceChanged{this, jid_, available, priority, &e, initial});
     }
 }
 
@@ -711,27 +802,107 @@ void C2sSession::broadcastToOwnResources(const Element& presence) {
         if (state_ == State::Bound) {
             Element copy = presence;
             copy.setAttr("to", jid_.str());
-            write(copy);
+            write(std::move(copy), nullptr);
         }
     }
 }
 
 void C2sSession::deliver(Element stanza) {
-    if (worker_.inThisThread()) {
-        if (state_ == State::Bound) {
-            write(stanza);
-        } else if (stanza.name() == "message") {
-            service_.router().deliveryFailed(stanza, jid_, FailureReason::SessionClosed);
-        }
-        return;
-    }
-    worker_.post([self = std::static_pointer_cast<C2sSession>(shared_from_this()),
-                  s = std::move(stanza)]() mutable { self->deliver(std::move(s)); });
+    deliverTracked(std::move(stanza), nullptr);
 }
 
-void C2sSession::write(const Element& stanza) {
-    send(stanza);
-    if (transport_->pendingBytes() > service_.config().limits.maxOutboundBytes) {
+void C2sSession::deliverTracked(Element stanza, std::function<void(bool)> done) {
+    if (!worker_.inThisThread()) {
+        worker_.post(
+            [self = std::static_pointer_cast<C2sSession>(shared_from_this()), s = std::move(stanza),
+             done = std::move(done)]() mutable { self->deliverTracked(std::move(s), std::move(done)); });
+        return;
+    }
+    switch (state_) {
+        case State::Bound:
+        case State::Hibernating:
+            write(std::move(stanza), std::move(done));
+            return;
+        case State::Transferred:
+            if (auto next = successor_.lock()) {
+                next->deliverTracked(std::move(stanza), std::move(done));
+                return;
+            }
+            [[fallthrough]];
+        default:
+            if (done) {
+                done(false);
+            } else if (stanza.name() == "message") {
+                service_.router().deliveryFailed(stanza, jid_, FailureReason::SessionClosed);
+            }
+    }
+}
+
+bool C2sSession::holdWhileInactive(Element& stanza) {
+    std::string_view type = stanza.attr("type");
+    if (stanza.name() != "presence" || !(type.empty() || type == "unavailable")) {
+        return false;
+    }
+    // Fold: only the newest presence of each sender matters to a sleeping client.
+    std::string_view from = stanza.attr("from");
+    for (auto& held : heldPresence_) {
+        if (held.attr("from") == from) {
+            held = std::move(stanza);
+            return true;
+        }
+    }
+    if (heldPresence_.size() >= kMaxHeldPresence) {
+        flushHeld();
+        return false;
+    }
+    heldPresence_.push_back(std::move(stanza));
+    return true;
+}
+
+void C2sSession::flushHeld() {
+    auto held = std::move(heldPresence_);
+    heldPresence_.clear();
+    for (auto& p : held) {
+        write(std::move(p), nullptr);
+    }
+}
+
+void C2sSession::write(Element stanza, std::function<void(bool)> done) {
+    if (csiInactive_ && state_ == State::Bound) {
+        if (!done && holdWhileInactive(stanza)) {
+            return;
+        }
+        // Anything else is worth waking the client for; what was held goes first.
+        if (!heldPresence_.empty()) {
+            flushHeld();
+        }
+    }
+    if (state_ == State::Bound) {
+        send(stanza);
+    }
+    if (smEnabled_) {
+        unacked_.emplace_back(std::move(stanza), std::move(done));
+        if (unacked_.size() > service_.config().streamManagement.maxQueue) {
+            spdlog::warn("c2s:{} {} never acknowledges: {} stanzas unacknowledged", id_, jid_.str(),
+                         unacked_.size());
+            streamError(StreamError{StreamCondition::PolicyViolation, "too many unacknowledged stanzas"});
+            return;
+        }
+        // Ask for an acknowledgement at the end of each burst, with at most
+        // one request in flight: the queue drains about once per round trip.
+        if (state_ == State::Bound && !ackRequestInFlight_ && !ackRequestScheduled_) {
+            ackRequestScheduled_ = true;
+            worker_.post([self = std::static_pointer_cast<C2sSession>(shared_from_this())] {
+                self->ackRequestScheduled_ = false;
+                if (self->state_ == State::Bound && !self->unacked_.empty() && !self->ackRequestInFlight_) {
+                    self->smRequestAck();
+                }
+            });
+        }
+    } else if (done) {
+        done(true);  // no stream management: written is as accepted as it gets
+    }
+    if (state_ == State::Bound && transport_->pendingBytes() > service_.config().limits.maxOutboundBytes) {
         spdlog::warn("c2s:{} {} outbound queue over {} bytes, closing", id_, jid_.str(),
                      service_.config().limits.maxOutboundBytes);
         streamError(StreamError{StreamCondition::PolicyViolation, "too much data queued for this client"});

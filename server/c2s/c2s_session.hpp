@@ -1,11 +1,16 @@
 #pragma once
 
 #include <chrono>
+#include <deque>
+#include <functional>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
+#include <vector>
 
 #include "server/config.hpp"
+#include "server/hooks.hpp"
 #include "server/net/transport.hpp"
 #include "server/session.hpp"
 #include "xmpp/jid.hpp"
@@ -36,6 +41,7 @@ class C2sSession final : public Session, public TransportHandler, public xmpp::S
     const xmpp::Jid& jid() const override { return jid_; }
     Worker& worker() override { return worker_; }
     void deliver(xmpp::Element stanza) override;
+    void deliverTracked(xmpp::Element stanza, std::function<void(bool accepted)> done) override;
     void closeWithError(xmpp::StreamError error) override;
     size_t queuedBytes() const override;
     std::string_view peer() const override;
@@ -47,12 +53,28 @@ class C2sSession final : public Session, public TransportHandler, public xmpp::S
         SaslPending,    // a SASL step is waiting for storage
         SaslScram,      // server-first sent, waiting for client-final
         Authenticated,  // SASL succeeded; waiting for the restarted stream, then bind
-        BindPending,
-        Bound,  // resource bound: stanzas flow
+        BindPending,    // binding or resumption under way
+        Bound,          // resource bound: stanzas flow
+        Hibernating,    // XEP-0198: connection lost, waiting for a resumption
         Closing,
         Closed,
+        Transferred,  // XEP-0198: resumed by another connection (successor_)
     };
 
+  public:
+    // What a resumption moves from the old session to the new one.
+    struct SmTransfer {
+        xmpp::Jid jid;
+        bool available = false;
+        int priority = 0;
+        std::shared_ptr<const xmpp::Element> presence;
+        std::string id;
+        uint32_t inHandled = 0;
+        uint32_t outAcked = 0;
+        std::deque<std::pair<xmpp::Element, std::function<void(bool)>>> unacked;
+    };
+
+  private:
     // TransportHandler
     void onData(std::string_view bytes) override;
     void onTlsEstablished() override;
@@ -81,7 +103,23 @@ class C2sSession final : public Session, public TransportHandler, public xmpp::S
     void handleStanza(xmpp::Element& e);
     void handlePresence(xmpp::Element& e);
     void broadcastToOwnResources(const xmpp::Element& presence);
-    void write(const xmpp::Element& stanza);
+    void write(xmpp::Element stanza, std::function<void(bool)> done);
+    bool holdWhileInactive(xmpp::Element& stanza);
+    void flushHeld();
+
+    // XEP-0198 stream management (stream_management.cpp).
+    bool handleSmElement(xmpp::Element& e);
+    void smEnable(const xmpp::Element& e);
+    void smAck(const xmpp::Element& e);
+    void smResume(const xmpp::Element& e);
+    void smRequestAck();
+    uint32_t smHandledCount() const;
+    HandledToken smHandledToken();
+    void smMarkHandled(uint64_t seq);
+    void smFailUnacked();
+    bool smHibernate();
+    std::optional<SmTransfer> smTakeOver(uint32_t h, const std::shared_ptr<C2sSession>& successor);
+    void smInstall(SmTransfer state);
     bool tlsOffered() const;
     bool channelBindingOffered() const;
 
@@ -98,6 +136,8 @@ class C2sSession final : public Session, public TransportHandler, public xmpp::S
     bool scramFirstDone_ = false;
     xmpp::sasl::ScramHash scramHash_ = xmpp::sasl::ScramHash::Sha256;
     bool available_ = false;
+    bool everAvailable_ = false;
+    std::shared_ptr<const xmpp::Element> lastPresence_;  // for probes (RFC 6121 §4.3)
     int priority_ = 0;
     int saslFailures_ = 0;
     std::string host_;
@@ -110,6 +150,25 @@ class C2sSession final : public Session, public TransportHandler, public xmpp::S
     Clock::time_point pingSent_{};
     bool pingOutstanding_ = false;
     uint32_t pingCounter_ = 0;
+
+    // XEP-0198 state. Counters are the protocol's 32-bit wrapping values.
+    bool smEnabled_ = false;
+    bool smResumable_ = false;
+    std::string smId_;
+    uint64_t inReceived_ = 0;         // stanzas received since <enable/>
+    std::set<uint64_t> inUnhandled_;  // received, not yet handled (durable writes pending)
+    uint32_t outAcked_ = 0;           // the client's last h
+    std::deque<std::pair<xmpp::Element, std::function<void(bool)>>> unacked_;
+    bool ackRequestInFlight_ = false;
+    bool ackRequestScheduled_ = false;
+    Clock::time_point lastAckRequest_{};
+    Clock::time_point hibernateUntil_{};
+    std::weak_ptr<C2sSession> successor_;
+
+    // XEP-0352 client state indication: while inactive, presence is held and
+    // folded (latest per sender); anything else flushes it.
+    bool csiInactive_ = false;
+    std::vector<xmpp::Element> heldPresence_;
 };
 
 }  // namespace xmppd

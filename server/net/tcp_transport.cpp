@@ -146,6 +146,29 @@ class TcpTransport final : public Transport, public std::enable_shared_from_this
     }
 
     size_t pendingBytes() const override { return pending_.size() + inflight_.size(); }
+
+    void trim() override {
+        // Memory BIOs keep their largest buffer (the handshake's) forever;
+        // swap empty ones for fresh ones. SSL_set_bio frees the old pair.
+        if (ssl_ && handshakeDone_ && !closed_ && BIO_ctrl_pending(netIn_) == 0 &&
+            BIO_ctrl_pending(netOut_) == 0) {
+            BIO* in = BIO_new(BIO_s_mem());
+            BIO* out = BIO_new(BIO_s_mem());
+            if (in && out) {
+                BIO_set_mem_eof_return(in, -1);
+                BIO_set_mem_eof_return(out, -1);
+                SSL_set_bio(ssl_, in, out);
+                netIn_ = in;
+                netOut_ = out;
+            } else {
+                BIO_free(in);
+                BIO_free(out);
+            }
+        }
+        if (pending_.empty() && pending_.capacity() > 0) {
+            std::string().swap(pending_);
+        }
+    }
     const std::string& peer() const override { return peer_; }
 
   private:

@@ -40,6 +40,8 @@ class Transport {
     // Bytes queued and not yet written: the per-session queue gauge.
     virtual size_t pendingBytes() const = 0;
     virtual const std::string& peer() const = 0;
+    // Gives back buffer memory while the connection is idle.
+    virtual void trim() = 0;
 };
 
 }  // namespace xmppd

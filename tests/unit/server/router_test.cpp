@@ -24,6 +24,10 @@ struct FakeSession : Session {
     const Jid& jid() const override { return jid_; }
     Worker& worker() override { return worker_; }
     void deliver(Element stanza) override { received.push_back(std::move(stanza)); }
+    void deliverTracked(Element stanza, std::function<void(bool)> done) override {
+        received.push_back(std::move(stanza));
+        done(true);
+    }
     void closeWithError(xmpp::StreamError e) override { closed.push_back(e); }
     size_t queuedBytes() const override { return 0; }
     std::string_view peer() const override { return "fake"; }

@@ -230,3 +230,44 @@ TEST_CASE("a start tag split in two chunks is reported as soon as it is complete
         CHECK(rec.events.size() == 2);
     }
 }
+
+TEST_CASE("a parser released while idle picks the stream up again, prefix and namespaces included") {
+    Recorder rec;
+    StreamParser testling(rec, ParserLimits{});
+    const std::string header =
+        "<s:stream xmlns:s='http://etherx.jabber.org/streams' xmlns='jabber:client' "
+        "xmlns:x='urn:x' to='a.example'>";
+    CHECK_FALSE(testling.feed(header + "<presence/>"));
+    CHECK(testling.releaseIfIdle());
+    CHECK_FALSE(testling.releaseIfIdle());  // nothing left to release
+    CHECK_FALSE(testling.feed("<message><body>after</body><x:y/></message>"));
+    CHECK(testling.releaseIfIdle());
+    CHECK_FALSE(testling.feed("<iq type='get' id='1'/></s:stream>"));
+    REQUIRE(rec.events.size() == 5);
+    CHECK(rec.events[0] == "open to=a.example lang= ns=jabber:client v=");
+    CHECK(rec.events[2] == "<message><body>after</body><y xmlns='urn:x'/></message>");
+    CHECK(rec.events[3] == "<iq type='get' id='1'/>");
+    CHECK(rec.events[4] == "close");
+}
+
+TEST_CASE("a parser in the middle of a stanza is not released") {
+    Recorder rec;
+    StreamParser testling(rec, ParserLimits{});
+    CHECK_FALSE(testling.feed(kHeader + "<message><body>half"));
+    CHECK_FALSE(testling.releaseIfIdle());
+    CHECK_FALSE(testling.feed("</body></message>"));
+    CHECK(testling.releaseIfIdle());
+    CHECK(rec.events.size() == 2);
+}
+
+TEST_CASE("limits still hold after a release") {
+    ParserLimits limits;
+    limits.maxStanzaBytes = 1000;
+    Recorder rec;
+    StreamParser testling(rec, limits);
+    CHECK_FALSE(testling.feed(kHeader));
+    CHECK(testling.releaseIfIdle());
+    auto err = testling.feed("<message><body>" + std::string(2000, 'a') + "</body></message>");
+    REQUIRE(err);
+    CHECK(err->condition == StreamCondition::PolicyViolation);
+}

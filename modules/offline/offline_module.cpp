@@ -1,0 +1,347 @@
+#include "modules/offline/offline_module.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include <chrono>
+#include <ctime>
+#include <mutex>
+#include <set>
+
+#include "modules/offline/store.hpp"
+#include "server/router.hpp"
+#include "server/session.hpp"
+#include "storage/pool.hpp"
+#include "xmpp/ns.hpp"
+#include "xmpp/serializer.hpp"
+#include "xmpp/stream_parser.hpp"
+
+namespace xmppd::modules {
+
+using xmpp::Element;
+using xmpp::StanzaCondition;
+using xmpp::StanzaError;
+
+namespace {
+
+// Stored messages handed to a session before waiting for its acks.
+constexpr int64_t kDeliveryChunk = 100;
+
+int64_t nowSeconds() {
+    return std::chrono::duration_cast<std::chrono::seconds>(
+               std::chrono::system_clock::now().time_since_epoch())
+        .count();
+}
+
+std::string isoStamp(int64_t t) {
+    std::time_t tt = static_cast<std::time_t>(t);
+    std::tm tm{};
+    gmtime_r(&tt, &tm);
+    char buf[32];
+    std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    return buf;
+}
+
+// XEP-0160 §3 and XEP-0334: what is worth keeping for later. Bodies, and
+// the receipts and markers that make the sender's ticks (XEP-0184,
+// XEP-0333), unless the sender said not to; anything with a store hint.
+bool worthStoring(const Element& m) {
+    if (m.findChild("no-store", "urn:xmpp:hints") || m.findChild("no-permanent-store", "urn:xmpp:hints")) {
+        return false;
+    }
+    return m.findChild("body", m.ns()) || m.findChild("store", "urn:xmpp:hints") ||
+           m.findChild("received", "urn:xmpp:receipts") || m.firstChildInNs("urn:xmpp:chat-markers:0") ||
+           m.firstChildInNs("urn:xmpp:omemo:2") || m.firstChildInNs("eu.siacs.conversations.axolotl");
+}
+
+}  // namespace
+
+struct OfflineModule::Impl : std::enable_shared_from_this<OfflineModule::Impl> {
+    Router* router = nullptr;
+    storage::Pool* pool = nullptr;
+    int64_t maxMessages = 1000;
+    int64_t batchSize = 256;
+    bool durableAck = true;
+
+    // Group commit: appends that arrive while a batch is being written wait
+    // for the next batch, and each batch is one transaction (one fsync).
+    struct Pending {
+        std::string host, user, sender, xml;
+        int64_t now;
+        Element stanza;        // for the bounce when it cannot be stored
+        HandledToken handled;  // released after the commit: then the sender's h moves
+    };
+    std::mutex mutex;
+    std::vector<Pending> pending;
+    std::set<uint64_t> flushed;  // ids of sessions that were given their stored messages
+    bool scheduled = false;
+
+    void append(Pending p) {
+        std::lock_guard lock(mutex);
+        pending.push_back(std::move(p));
+        if (!scheduled) {
+            scheduled = true;
+            schedule();
+        }
+    }
+
+    // Called with mutex held.
+    void schedule() {
+        auto self = shared_from_this();
+        if (!pool->submit([self](storage::Connection& c) { self->writeBatch(c); })) {
+            // The storage queue is full: answer every waiting message now.
+            auto failed = std::move(pending);
+            pending.clear();
+            scheduled = false;
+            for (auto& p : failed) {
+                router->bounce(p.stanza,
+                               StanzaError(StanzaCondition::ResourceConstraint, "offline storage is busy"));
+            }
+        }
+    }
+
+    void writeBatch(storage::Connection& c) {
+        std::vector<Pending> batch;
+        {
+            std::lock_guard lock(mutex);
+            size_t n = std::min(pending.size(), static_cast<size_t>(batchSize));
+            batch.assign(std::make_move_iterator(pending.begin()),
+                         std::make_move_iterator(pending.begin() + n));
+            pending.erase(pending.begin(), pending.begin() + n);
+        }
+        std::vector<offline::AppendResult> results;
+        bool ok = true;
+        try {
+            storage::Transaction tx(c);
+            for (auto& p : batch) {
+                results.push_back(offline::store::appendInTransaction(c, p.host, p.user, p.sender, p.now,
+                                                                      p.xml, maxMessages));
+            }
+            tx.commit();
+        } catch (const storage::Error& e) {
+            spdlog::error("offline: storing {} messages failed: {}", batch.size(), e.what());
+            ok = false;
+        }
+        for (size_t i = 0; i < batch.size(); ++i) {
+            auto& p = batch[i];
+            if (!ok) {
+                router->bounce(p.stanza, StanzaError(StanzaCondition::ResourceConstraint,
+                                                     "offline storage is unavailable"));
+            } else if (results[i] == offline::AppendResult::NoSuchUser) {
+                router->bounce(p.stanza, StanzaError(StanzaCondition::ServiceUnavailable));
+            } else if (results[i] == offline::AppendResult::QuotaExceeded) {
+                router->bounce(p.stanza, StanzaError(StanzaCondition::ServiceUnavailable,
+                                                     "the recipient's offline storage is full"));
+            }
+            p.handled.reset();  // durable (or answered): the sender may now be acked
+        }
+        std::lock_guard lock(mutex);
+        if (!pending.empty()) {
+            schedule();
+        } else {
+            scheduled = false;
+        }
+    }
+
+    bool onDeliveryFailed(DeliveryFailed& f) {
+        Element& m = *f.stanza;
+        std::string_view type = m.attr("type");
+        if (m.name() != "message" || !(type.empty() || type == "normal" || type == "chat") ||
+            !worthStoring(m)) {
+            return false;
+        }
+        Element stored = m;
+        if (!stored.findChild("delay", "urn:xmpp:delay")) {
+            int64_t now = nowSeconds();
+            stored.addChild("delay", "urn:xmpp:delay")
+                .setAttr("from", f.to.domain())
+                .setAttr("stamp", isoStamp(now));
+        }
+        // durable_ack off (benchmarks only): the sender's XEP-0198 ack no
+        // longer waits for the commit.
+        HandledToken handled = durableAck ? std::move(f.handled) : nullptr;
+        Pending p{f.to.domain(),
+                  f.to.local(),
+                  std::string(m.attr("from")),
+                  xmpp::toString(stored, xmpp::ns::kClient),
+                  nowSeconds(),
+                  std::move(m),
+                  std::move(handled)};
+        append(std::move(p));
+        return true;
+    }
+
+    // Initial presence: hand the stored messages over, oldest first.
+    void onInitialPresence(Session* session) { deliverChunk(session->shared_from_this(), session->jid(), 0); }
+
+    // Hands stored messages over a chunk at a time, the next chunk once the
+    // client has settled (acked) the previous one: a long backlog never
+    // overruns the session's XEP-0198 queue (stream_management.max_queue).
+    void deliverChunk(std::weak_ptr<Session> weak, xmpp::Jid jid, int64_t afterId) {
+        auto self = shared_from_this();
+        pool->submit([self, weak, jid, afterId](storage::Connection& c) {
+            std::vector<offline::StoredMessage> messages;
+            try {
+                messages = offline::store::fetch(c, jid.domain(), jid.local(), kDeliveryChunk, afterId);
+            } catch (const storage::Error& e) {
+                spdlog::warn("offline: fetching for {} failed: {}", jid.bareStr(), e.what());
+                return;
+            }
+            auto s = weak.lock();
+            if (!s || messages.empty()) {
+                return;
+            }
+            struct Settle {
+                std::mutex mutex;
+                std::vector<int64_t> accepted;
+                size_t left = 0;
+                bool stopped = false;  // the session ended before accepting everything
+            };
+            auto settle = std::make_shared<Settle>();
+            settle->left = messages.size();
+            int64_t lastId = messages.back().id;
+            bool more = messages.size() == static_cast<size_t>(kDeliveryChunk);
+            auto settleOne = [self, settle, weak, jid, lastId, more](int64_t id, bool accepted, bool stop) {
+                std::vector<int64_t> done;
+                {
+                    std::lock_guard lock(settle->mutex);
+                    if (accepted) {
+                        settle->accepted.push_back(id);
+                    }
+                    settle->stopped = settle->stopped || stop;
+                    if (--settle->left > 0) {
+                        return;
+                    }
+                    done = std::move(settle->accepted);
+                }
+                bool next = more && !settle->stopped;
+                self->pool->submit([self, done, jid, weak, lastId, next](storage::Connection& c) {
+                    try {
+                        if (!done.empty()) {
+                            offline::store::remove(c, jid.domain(), jid.local(), done);
+                        }
+                    } catch (const storage::Error& e) {
+                        spdlog::error("offline: removing delivered messages of {} failed: {}", jid.bareStr(),
+                                      e.what());
+                        return;
+                    }
+                    if (next) {
+                        self->deliverChunk(weak, jid, lastId);
+                    }
+                });
+            };
+            for (auto& m : messages) {
+                auto element = xmpp::parseStanza(m.stanza);
+                if (!element) {
+                    spdlog::error("offline: stored message {} for {} does not parse; kept", m.id,
+                                  jid.bareStr());
+                    settleOne(m.id, false, false);
+                    continue;
+                }
+                element->setAttr("to", jid.str());
+                int64_t id = m.id;
+                s->deliverTracked(std::move(*element),
+                                  [settleOne, id](bool accepted) { settleOne(id, accepted, !accepted); });
+            }
+        });
+    }
+};
+
+OfflineModule::OfflineModule() : impl_(std::make_shared<Impl>()) {}
+OfflineModule::~OfflineModule() = default;
+
+std::vector<OptionSpec> OfflineModule::options() {
+    return {
+        {"max_messages", OptionSpec::Type::Integer, "1000", 0, 1000000,
+         "messages stored per user; beyond it senders get <service-unavailable/>"},
+        {"batch_size", OptionSpec::Type::Integer, "256", 1, 100000,
+         "messages written per transaction (group commit)"},
+        {"durable_ack", OptionSpec::Type::Boolean, "true", 0, 1,
+         "hold the sender's XEP-0198 ack until the message is committed (turn off only to measure its cost)"},
+    };
+}
+
+Registrations OfflineModule::start(ModuleContext& ctx) {
+    impl_->router = &ctx.router;
+    impl_->pool = &ctx.storage;
+    impl_->maxMessages = ctx.options.integer("max_messages");
+    impl_->batchSize = ctx.options.integer("batch_size");
+    impl_->durableAck = ctx.options.boolean("durable_ack");
+    Registrations regs;
+    regs.features = {"msgoffline"};
+    auto m = offline::store::migrations();
+    regs.migrations.assign(m.begin(), m.end());
+    auto impl = impl_;
+    regs.onHook(ctx.hooks.deliveryFailed, Band::Store, "offline", [impl](DeliveryFailed& f) {
+        return impl->onDeliveryFailed(f) ? Flow::Stop : Flow::Continue;
+    });
+    // XEP-0160 §3 / RFC 6121 §8.5.2.1.1: messages wait for the first
+    // available presence with a non-negative priority of a session.
+    regs.onHook(ctx.hooks.presenceChanged, Band::Default, "offline", [impl](const PresenceChanged& p) {
+        if (!p.available || p.priority < 0) {
+            return;
+        }
+        {
+            std::lock_guard lock(impl->mutex);
+            if (!impl->flushed.insert(p.session->id()).second) {
+                return;
+            }
+        }
+        impl->onInitialPresence(p.session);
+    });
+    regs.onHook(ctx.hooks.sessionClosed, Band::Default, "offline", [impl](const SessionEvent& e) {
+        std::lock_guard lock(impl->mutex);
+        impl->flushed.erase(e.session->id());
+    });
+    regs.onHook(ctx.hooks.accountRemoved, Band::Default, "offline", [impl](const AccountEvent& a) {
+        impl->pool->submit([a](storage::Connection& c) {
+            try {
+                offline::store::removeUser(c, a.host, a.username);
+            } catch (const storage::Error& e) {
+                spdlog::error("offline: removing messages of {}@{} failed: {}", a.username, a.host, e.what());
+            }
+        });
+    });
+    storage::Pool* pool = &ctx.storage;
+    regs.commands.push_back({"get_offline_count",
+                             {"USER", "HOST"},
+                             "Number of messages stored for a user",
+                             [pool](const std::vector<std::string>& a, AdminReply reply) {
+                                 pool->submit([a, reply](storage::Connection& c) {
+                                     try {
+                                         reply(0,
+                                               std::to_string(offline::store::count(c, a[1], a[0])) + "\n");
+                                     } catch (const storage::Error& e) {
+                                         reply(1, std::string("storage: ") + e.what() + "\n");
+                                     }
+                                 });
+                             }});
+    regs.commands.push_back({"delete_old_messages",
+                             {"DAYS"},
+                             "Deletes offline messages older than DAYS days",
+                             [pool](const std::vector<std::string>& a, AdminReply reply) {
+                                 int64_t days = 0;
+                                 try {
+                                     days = std::stoll(a[0]);
+                                 } catch (const std::exception&) {
+                                     days = -1;
+                                 }
+                                 if (days < 0) {
+                                     reply(2, "DAYS must be a non-negative integer\n");
+                                     return;
+                                 }
+                                 pool->submit([days, reply](storage::Connection& c) {
+                                     try {
+                                         auto n =
+                                             offline::store::removeOlderThan(c, nowSeconds() - days * 86400);
+                                         reply(0, "Deleted " + std::to_string(n) + " messages\n");
+                                     } catch (const storage::Error& e) {
+                                         reply(1, std::string("storage: ") + e.what() + "\n");
+                                     }
+                                 });
+                             }});
+    return regs;
+}
+
+void OfflineModule::stop() {}
+
+}  // namespace xmppd::modules

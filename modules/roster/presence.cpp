@@ -1,0 +1,289 @@
+// Presence subscriptions (RFC 6121 §3) and presence broadcast (§4) for the
+// roster module. Every state change is one transaction; the effects
+// (pushes, routing) follow its commit.
+#include <spdlog/spdlog.h>
+
+#include "modules/roster/roster_impl.hpp"
+#include "xmpp/ns.hpp"
+#include "xmpp/serializer.hpp"
+#include "xmpp/stream_parser.hpp"
+
+namespace xmppd::modules {
+
+using roster::Item;
+using roster::SubType;
+using xmpp::Element;
+using xmpp::Jid;
+
+namespace {
+
+Element presenceOf(std::string_view type, const Jid& from, const Jid& to) {
+    Element p("presence", std::string(xmpp::ns::kClient));
+    p.setAttr("from", from.str()).setAttr("to", to.str());
+    if (!type.empty()) {
+        p.setAttr("type", type);
+    }
+    return p;
+}
+
+bool isEmpty(const Item& i) {
+    return !i.inRoster && i.state == roster::SubState{};
+}
+
+}  // namespace
+
+void RosterModule::Impl::deliverToAvailable(const Jid& bare, const Element& stanza) {
+    for (auto& r : router->resources(bare)) {
+        if (r.available) {
+            r.session->deliver(stanza);
+        }
+    }
+}
+
+void RosterModule::Impl::sendCurrentPresence(const Jid& user, const Jid& contact, bool unavailable) {
+    for (auto& r : router->resources(user.bare())) {
+        if (!r.available) {
+            continue;
+        }
+        Jid from = user.bare().withResource(r.resource);
+        Element p = unavailable || !r.presence ? presenceOf(unavailable ? "unavailable" : "", from, contact)
+                                               : *r.presence;
+        p.setAttr("from", from.str()).setAttr("to", contact.str());
+        router->route(std::move(p));
+    }
+}
+
+void RosterModule::Impl::onUserSent(UserSent& s, Flow& flow) {
+    Element& e = *s.stanza;
+    if (e.name() != "presence" || !e.hasAttr("to")) {
+        return;
+    }
+    auto to = Jid::parse(e.attr("to"));
+    if (!to) {
+        return;  // the router answers <jid-malformed/>
+    }
+    std::string_view type = e.attr("type");
+    SubType subType;
+    if (roster::parseSubType(type, subType)) {
+        flow = Flow::Stop;
+        if (to->bare() == s.from.bare()) {
+            return;  // subscribing to oneself has no meaning
+        }
+        outboundSubscription(s.from, to->bare(), subType, e);
+        return;
+    }
+    if (type.empty() || type == "unavailable") {
+        // Directed presence (§4.6): remember it, to undo it at logout.
+        std::lock_guard lock(mutex);
+        auto& targets = directed[s.from.str()];
+        if (type.empty()) {
+            targets.insert(to->str());
+        } else {
+            targets.erase(to->str());
+        }
+    }
+}
+
+void RosterModule::Impl::onInbound(StanzaInbound& in, Flow& flow) {
+    Element& e = *in.stanza;
+    if (e.name() != "presence") {
+        return;
+    }
+    std::string_view type = e.attr("type");
+    SubType subType;
+    if (roster::parseSubType(type, subType)) {
+        flow = Flow::Stop;
+        inboundSubscription(in.from.bare(), in.to.bare(), subType, e);
+    } else if (type == "probe") {
+        // Probes are answered at initial presence from the session table;
+        // a client-sent probe gets nothing (§4.3.1 is for servers).
+        flow = Flow::Stop;
+    }
+}
+
+void RosterModule::Impl::outboundSubscription(const Jid& user, const Jid& contact, SubType type,
+                                              Element stanza) {
+    auto self = shared_from_this();
+    Jid bare = user.bare();
+    pool->submit([self, bare, contact, type, stanza = std::move(stanza)](storage::Connection& c) mutable {
+        Item item;
+        roster::Outcome outcome;
+        int64_t ver = 0;
+        try {
+            storage::Transaction tx(c);
+            auto existing = roster::store::get(c, bare.domain(), bare.local(), contact.str());
+            item = existing.value_or(Item{contact.str(), false, {}, {}, {}, {}});
+            outcome = roster::outbound(item.state, type);
+            bool show = outcome.changed || (type == SubType::Subscribe && !item.inRoster);
+            if (show) {
+                item.state = outcome.next;
+                if (type == SubType::Subscribe) {
+                    item.inRoster = true;  // §3.1.2: asking adds the contact
+                }
+                if (!item.state.pendingIn) {
+                    item.pendingStanza.clear();
+                }
+                if (isEmpty(item)) {
+                    roster::store::remove(c, bare.domain(), bare.local(), contact.str());
+                } else {
+                    roster::store::put(c, bare.domain(), bare.local(), item);
+                }
+                ver = roster::store::bumpVersion(c, bare.domain(), bare.local());
+            }
+            tx.commit();
+            if (show) {
+                self->push(bare, item, ver, false);
+            }
+        } catch (const storage::Error& e) {
+            spdlog::warn("roster: subscription from {} failed: {}", bare.str(), e.what());
+            return;
+        }
+        if (outcome.forward) {
+            // §3.1.2: subscription stanzas go out from the bare JID.
+            stanza.setAttr("from", bare.str());
+            stanza.setAttr("to", contact.str());
+            self->router->route(std::move(stanza));
+        }
+        if (type == SubType::Subscribed && outcome.forward) {
+            self->sendCurrentPresence(bare, contact, false);  // §3.1.5
+        }
+        if (type == SubType::Unsubscribed && outcome.changed && roster::hasFrom(item.state.sub) == false) {
+            self->sendCurrentPresence(bare, contact, true);  // §3.2.2
+        }
+    });
+}
+
+void RosterModule::Impl::inboundSubscription(const Jid& contact, const Jid& user, SubType type,
+                                             Element stanza) {
+    auto self = shared_from_this();
+    pool->submit([self, contact, user, type, stanza = std::move(stanza)](storage::Connection& c) mutable {
+        Item item;
+        roster::Outcome outcome;
+        int64_t ver = 0;
+        stanza.setAttr("from", contact.str());
+        stanza.setAttr("to", user.str());
+        try {
+            storage::Transaction tx(c);
+            auto existing = roster::store::get(c, user.domain(), user.local(), contact.str());
+            item = existing.value_or(Item{contact.str(), false, {}, {}, {}, {}});
+            outcome = roster::inbound(item.state, type);
+            if (outcome.changed) {
+                item.state = outcome.next;
+                // Keep the request itself so it can be shown at the next login.
+                item.pendingStanza = item.state.pendingIn ? xmpp::toString(stanza, xmpp::ns::kClient) : "";
+                if (isEmpty(item)) {
+                    roster::store::remove(c, user.domain(), user.local(), contact.str());
+                } else {
+                    roster::store::put(c, user.domain(), user.local(), item);
+                }
+                if (item.inRoster) {
+                    ver = roster::store::bumpVersion(c, user.domain(), user.local());
+                }
+            }
+            tx.commit();
+            if (outcome.changed && item.inRoster) {
+                self->push(user, item, ver, false);
+            }
+        } catch (const storage::Error& e) {
+            spdlog::warn("roster: subscription to {} failed: {}", user.str(), e.what());
+            return;
+        }
+        if (outcome.forward) {
+            self->deliverToAvailable(user, stanza);  // no one online: kept in the row
+        }
+        if (outcome.autoReplySubscribed) {
+            // §3.1.3: already approved, answer on the user's behalf.
+            self->router->route(presenceOf("subscribed", user, contact));
+            self->sendCurrentPresence(user, contact, false);
+        }
+    });
+}
+
+void RosterModule::Impl::onPresenceChanged(const PresenceChanged& p) {
+    auto self = shared_from_this();
+    Jid full = p.jid;
+    bool available = p.available;
+    bool initial = p.initial;
+    Element presence =
+        p.presence ? *p.presence : presenceOf(available ? "" : "unavailable", full, full.bare());
+    std::weak_ptr<Session> weak = p.session->shared_from_this();
+    std::set<std::string> directedTargets;
+    if (!available) {
+        std::lock_guard lock(mutex);
+        auto it = directed.find(full.str());
+        if (it != directed.end()) {
+            directedTargets = std::move(it->second);
+            directed.erase(it);
+        }
+        Element last = presenceOf("unavailable", full, full.bare());
+        lastUnavailable.insert_or_assign(full.bareStr(), last);
+    }
+    pool->submit(
+        [self, full, available, initial, presence, weak, directedTargets](storage::Connection& c) mutable {
+            std::vector<Item> items;
+            try {
+                items = roster::store::load(c, full.domain(), full.local());
+            } catch (const storage::Error& e) {
+                spdlog::warn("roster: presence of {} not broadcast: {}", full.str(), e.what());
+                return;
+            }
+            // §4.2.2, §4.4.2, §4.5.2: to every contact subscribed to us.
+            for (const auto& item : items) {
+                if (!roster::hasFrom(item.state.sub)) {
+                    continue;
+                }
+                directedTargets.erase(item.contact);
+                Element copy = presence;
+                copy.setAttr("from", full.str()).setAttr("to", item.contact);
+                self->router->route(std::move(copy));
+            }
+            // §4.6.3: directed presence is undone with unavailable.
+            for (const auto& target : directedTargets) {
+                if (auto to = Jid::parse(target)) {
+                    self->router->route(presenceOf("unavailable", full, *to));
+                }
+            }
+            if (!initial) {
+                return;
+            }
+            auto session = weak.lock();
+            if (!session) {
+                return;
+            }
+            for (const auto& item : items) {
+                // §4.3.2: probes of our subscriptions, answered from the session
+                // table: each available resource's last presence, or the last
+                // unavailable we know of.
+                if (roster::hasTo(item.state.sub)) {
+                    auto contact = Jid::parse(item.contact);
+                    bool any = false;
+                    for (auto& r : self->router->resources(*contact)) {
+                        if (r.available && r.presence) {
+                            Element copy = *r.presence;
+                            copy.setAttr("from", contact->withResource(r.resource).str())
+                                .setAttr("to", full.str());
+                            session->deliver(std::move(copy));
+                            any = true;
+                        }
+                    }
+                    if (!any) {
+                        std::lock_guard lock(self->mutex);
+                        auto it = self->lastUnavailable.find(item.contact);
+                        if (it != self->lastUnavailable.end()) {
+                            Element copy = it->second;
+                            copy.setAttr("to", full.str());
+                            session->deliver(std::move(copy));
+                        }
+                    }
+                }
+                // §3.1.3: requests that arrived while we were away.
+                if (item.state.pendingIn && !item.pendingStanza.empty()) {
+                    if (auto request = xmpp::parseStanza(item.pendingStanza)) {
+                        session->deliver(std::move(*request));
+                    }
+                }
+            }
+        });
+}
+
+}  // namespace xmppd::modules

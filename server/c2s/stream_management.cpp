@@ -1,0 +1,306 @@
+// XEP-0198 Stream Management for c2s sessions: acknowledgements, the
+// unacknowledged queue, hibernation and resumption. Part of C2sSession.
+#include <spdlog/spdlog.h>
+
+#include <chrono>
+#include <ctime>
+
+#include "server/c2s/c2s_service.hpp"
+#include "server/c2s/c2s_session.hpp"
+#include "server/router.hpp"
+#include "server/worker.hpp"
+#include "xmpp/sasl/crypto.hpp"
+#include "xmpp/serializer.hpp"
+
+namespace xmppd {
+
+using xmpp::Element;
+using xmpp::StreamCondition;
+using xmpp::StreamError;
+
+namespace {
+
+constexpr std::string_view kSm = "urn:xmpp:sm:3";
+
+std::string smFailed(std::string_view condition, std::optional<uint32_t> h = std::nullopt) {
+    std::string out = "<failed xmlns='urn:xmpp:sm:3'";
+    if (h) {
+        out += " h='" + std::to_string(*h) + "'";
+    }
+    out += "><";
+    out.append(condition).append(" xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/></failed>");
+    return out;
+}
+
+std::optional<uint32_t> parseH(std::string_view text) {
+    if (text.empty() || text.size() > 10) {
+        return std::nullopt;
+    }
+    uint64_t v = 0;
+    for (char c : text) {
+        if (c < '0' || c > '9') {
+            return std::nullopt;
+        }
+        v = v * 10 + static_cast<uint64_t>(c - '0');
+    }
+    if (v > UINT32_MAX) {
+        return std::nullopt;
+    }
+    return static_cast<uint32_t>(v);
+}
+
+// XEP-0203 delay, so a client shows when an undelivered message was sent.
+void stampDelay(Element& stanza, const std::string& from) {
+    if (stanza.findChild("delay", "urn:xmpp:delay")) {
+        return;
+    }
+    std::time_t now = std::time(nullptr);
+    std::tm tm{};
+    gmtime_r(&now, &tm);
+    char stamp[32];
+    std::strftime(stamp, sizeof stamp, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    stanza.addChild("delay", "urn:xmpp:delay").setAttr("from", from).setAttr("stamp", stamp);
+}
+
+}  // namespace
+
+bool C2sSession::handleSmElement(Element& e) {
+    const std::string& name = e.name();
+    if (!service_.config().streamManagement.enabled) {
+        return false;
+    }
+    if (name == "enable") {
+        smEnable(e);
+    } else if (name == "resume") {
+        smResume(e);
+    } else if (name == "r" && smEnabled_) {
+        sendRaw("<a xmlns='urn:xmpp:sm:3' h='" + std::to_string(smHandledCount()) + "'/>");
+    } else if (name == "a" && smEnabled_) {
+        smAck(e);
+    } else {
+        return false;
+    }
+    return true;
+}
+
+void C2sSession::smEnable(const Element& e) {
+    // XEP-0198 §3: only after resource binding, and only once.
+    if (state_ != State::Bound || smEnabled_) {
+        sendRaw(smFailed("unexpected-request"));
+        return;
+    }
+    smEnabled_ = true;
+    inReceived_ = 0;
+    outAcked_ = 0;
+    std::string reply = "<enabled xmlns='urn:xmpp:sm:3'";
+    std::string_view resume = e.attr("resume");
+    int timeout = service_.config().streamManagement.resumeTimeout;
+    if ((resume == "true" || resume == "1") && timeout > 0) {
+        smResumable_ = true;
+        smId_ = xmpp::sasl::base64Encode(xmpp::sasl::randomBytes(18));
+        service_.smRegister(smId_, std::static_pointer_cast<C2sSession>(shared_from_this()));
+        reply += " id='" + smId_ + "' resume='true' max='" + std::to_string(timeout) + "'";
+    }
+    reply += "/>";
+    sendRaw(reply);
+}
+
+uint32_t C2sSession::smHandledCount() const {
+    uint64_t handled = inUnhandled_.empty() ? inReceived_ : *inUnhandled_.begin() - 1;
+    return static_cast<uint32_t>(handled);  // wraps at 2^32 as §4 requires
+}
+
+HandledToken C2sSession::smHandledToken() {
+    if (!smEnabled_) {
+        return nullptr;
+    }
+    uint64_t seq = ++inReceived_;
+    inUnhandled_.insert(seq);
+    std::weak_ptr<Session> weak = shared_from_this();
+    Worker* worker = &worker_;
+    // The deleter runs where the last holder lets go: here for a live
+    // delivery, on a storage thread after an offline commit.
+    return HandledToken(reinterpret_cast<void*>(1), [weak, worker, seq](void*) {
+        auto mark = [weak, seq] {
+            if (auto self = std::static_pointer_cast<C2sSession>(weak.lock())) {
+                self->smMarkHandled(seq);
+            }
+        };
+        if (worker->inThisThread()) {
+            mark();
+        } else {
+            worker->post(mark);
+        }
+    });
+}
+
+void C2sSession::smMarkHandled(uint64_t seq) {
+    inUnhandled_.erase(seq);
+}
+
+void C2sSession::smAck(const Element& e) {
+    auto h = parseH(e.attr("h"));
+    if (!h) {
+        streamError(StreamError{StreamCondition::UndefinedCondition, "invalid h"});
+        return;
+    }
+    uint32_t newlyAcked = *h - outAcked_;  // modular arithmetic handles the wrap
+    if (newlyAcked > unacked_.size()) {
+        // XEP-0198 §4: acknowledging more than was sent.
+        streamError(StreamError{StreamCondition::UndefinedCondition, "handled-count-too-high"});
+        return;
+    }
+    outAcked_ = *h;
+    ackRequestInFlight_ = false;
+    for (uint32_t i = 0; i < newlyAcked; ++i) {
+        auto entry = std::move(unacked_.front());
+        unacked_.pop_front();
+        if (entry.second) {
+            entry.second(true);
+        }
+    }
+    // What was sent while our request was in flight needs a request of its own.
+    if (!unacked_.empty() && state_ == State::Bound) {
+        smRequestAck();
+    }
+}
+
+void C2sSession::smRequestAck() {
+    ackRequestInFlight_ = true;
+    lastAckRequest_ = Clock::now();
+    sendRaw("<r xmlns='urn:xmpp:sm:3'/>");
+}
+
+void C2sSession::smFailUnacked() {
+    auto queue = std::move(unacked_);
+    unacked_.clear();
+    for (auto& [stanza, done] : queue) {
+        if (done) {
+            done(false);  // its owner (e.g. offline storage) still has it
+        } else if (stanza.name() == "message") {
+            stampDelay(stanza, host_);
+            service_.router().deliveryFailed(stanza, jid_, FailureReason::SessionClosed);
+        }
+    }
+}
+
+bool C2sSession::smHibernate() {
+    if (!smResumable_) {
+        return false;
+    }
+    state_ = State::Hibernating;
+    hibernateUntil_ = Clock::now() + std::chrono::seconds(service_.config().streamManagement.resumeTimeout);
+    spdlog::info("c2s:{} {} connection lost; resumable for {} s", id_, jid_.str(),
+                 service_.config().streamManagement.resumeTimeout);
+    return true;
+}
+
+std::optional<C2sSession::SmTransfer> C2sSession::smTakeOver(uint32_t h,
+                                                             const std::shared_ptr<C2sSession>& successor) {
+    if ((state_ != State::Bound && state_ != State::Hibernating) || !smResumable_) {
+        return std::nullopt;
+    }
+    uint32_t acked = h - outAcked_;
+    if (acked > unacked_.size()) {
+        return std::nullopt;
+    }
+    for (uint32_t i = 0; i < acked; ++i) {
+        if (unacked_.front().second) {
+            unacked_.front().second(true);
+        }
+        unacked_.pop_front();
+    }
+    outAcked_ = h;
+    SmTransfer t;
+    t.jid = jid_;
+    t.available = available_;
+    t.priority = priority_;
+    t.presence = lastPresence_;
+    t.id = smId_;
+    t.inHandled = smHandledCount();
+    t.outAcked = outAcked_;
+    t.unacked = std::move(unacked_);
+    unacked_.clear();
+    // Presence held for an inactive client (XEP-0352) was never sent: the
+    // new connection gets it like the unacknowledged rest.
+    for (auto& p : heldPresence_) {
+        t.unacked.emplace_back(std::move(p), nullptr);
+    }
+    heldPresence_.clear();
+    bool connected = state_ == State::Bound;
+    state_ = State::Transferred;
+    successor_ = successor;
+    if (connected) {
+        // XEP-0198 §5: the old connection is simply dropped.
+        transport_->setHandler(nullptr);
+        transport_->close();
+    }
+    service_.sessionEnded(*this);
+    return t;
+}
+
+void C2sSession::smResume(const Element& e) {
+    auto h = parseH(e.attr("h"));
+    std::string previd(e.attr("previd"));
+    if (state_ != State::Authenticated || !h || previd.empty()) {
+        sendRaw(smFailed("unexpected-request"));
+        return;
+    }
+    auto old = service_.smFind(previd);
+    // Only the same account may resume a session (XEP-0198 §5).
+    if (!old || old->jid().local() != scramUser_ || old->jid().domain() != host_) {
+        sendRaw(smFailed("item-not-found"));
+        return;
+    }
+    state_ = State::BindPending;
+    auto self = std::static_pointer_cast<C2sSession>(shared_from_this());
+    old->worker().post([old, self, h = *h] {
+        auto state = old->smTakeOver(h, self);
+        self->worker().post([self, state = std::move(state)]() mutable {
+            if (!state) {
+                self->state_ = State::Authenticated;
+                self->sendRaw(smFailed("item-not-found"));
+                return;
+            }
+            self->smInstall(std::move(*state));
+        });
+    });
+}
+
+void C2sSession::smInstall(SmTransfer t) {
+    if (state_ != State::BindPending) {
+        // We died while waiting: hand the queue on as a normal failure.
+        jid_ = t.jid;
+        unacked_ = std::move(t.unacked);
+        smFailUnacked();
+        return;
+    }
+    jid_ = t.jid;
+    available_ = t.available;
+    everAvailable_ = t.available;
+    priority_ = t.priority;
+    lastPresence_ = t.presence;
+    smEnabled_ = true;
+    smResumable_ = true;
+    smId_ = t.id;
+    inReceived_ = t.inHandled;
+    outAcked_ = t.outAcked;
+    auto self = std::static_pointer_cast<C2sSession>(shared_from_this());
+    service_.smRegister(smId_, self);
+    service_.router().bind(jid_, self);  // replaces the old session's entry
+    service_.router().setPresence(jid_, available_, priority_, lastPresence_);
+    state_ = State::Bound;
+    sendRaw("<resumed xmlns='urn:xmpp:sm:3' h='" + std::to_string(static_cast<uint32_t>(inReceived_)) +
+            "' previd='" + smId_ + "'/>");
+    spdlog::info("c2s:{} resumed {} with {} unacknowledged stanzas", id_, jid_.str(), t.unacked.size());
+    // §5: resend everything the client has not acknowledged, in order.
+    for (auto& [stanza, done] : t.unacked) {
+        send(stanza);
+        unacked_.emplace_back(std::move(stanza), std::move(done));
+    }
+    if (!unacked_.empty()) {
+        smRequestAck();
+    }
+}
+
+}  // namespace xmppd

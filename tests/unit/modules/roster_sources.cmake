@@ -1,0 +1,3 @@
+set(ROSTER_TEST_SOURCES
+  modules/roster_subscription_test.cpp
+)
