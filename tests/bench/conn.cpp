@@ -49,16 +49,20 @@ void Loop::runOnce(int64_t timeoutNs) {
         static_cast<Conn*>(events[static_cast<size_t>(i)].data.ptr)
             ->onIo(events[static_cast<size_t>(i)].events);
     }
-    // flush() may fail a connection, whose owner may write to others: the list can grow.
-    for (size_t i = 0; i < dirty_.size(); ++i) {
-        dirty_[i]->flush();
-    }
-    dirty_.clear();
+    flushDirty();
     running_.swap(deferred_);
     for (auto& fn : running_) {
         fn();
     }
     running_.clear();
+}
+
+void Loop::flushDirty() {
+    // flush() may fail a connection, whose owner may write to others: the list can grow.
+    for (size_t i = 0; i < dirty_.size(); ++i) {
+        dirty_[i]->flush();
+    }
+    dirty_.clear();
 }
 
 uint32_t SourceAddresses::next() {

@@ -30,6 +30,9 @@ class Loop {
     // flushes the connections written to and runs deferred work.
     void runOnce(int64_t timeoutNs);
     void markDirty(Conn* conn) { dirty_.push_back(conn); }
+    // Writes what was sent outside event handling (the open loop's schedule)
+    // now rather than after the next wait.
+    void flushDirty();
     // Runs after the current batch of events (to recycle a connection safely).
     void defer(std::function<void()> fn) { deferred_.push_back(std::move(fn)); }
 

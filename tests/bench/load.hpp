@@ -46,6 +46,7 @@ struct Options {
     int serverPid = 0;
     double loginTimeout = 60;
     bool releaseBuffers = false;
+    bool busyPoll = false;  // never sleep in epoll: no wake-up latency on our side
 };
 
 // Everything a mode needs: the loop, TLS, the server's address, the start time.

@@ -50,11 +50,12 @@ void Env::runUntil(const std::function<bool()>& done, double seconds,
     while (true) {
         int64_t now = nowNs();
         int64_t wake = tick ? tick(now) : 0;
+        loop.flushDirty();
         if ((done && done()) || now >= end) {
             return;
         }
         int64_t wait = wake > now ? std::min(wake - now, kMaxWait) : kMaxWait;
-        loop.runOnce(std::min(wait, end - now));
+        loop.runOnce(opts.busyPoll ? 0 : std::min(wait, end - now));
     }
 }
 

@@ -77,7 +77,8 @@ void XmppConn::login(std::string user, std::string password, bool presence, uint
     bareJid_ = user_ + "@" + settings_.domain;
     fullJid_.clear();
     presence_ = presence;
-    tlsDone_ = authenticated_ = sessionRequired_ = false;
+    tlsDone_ = authenticated_ = sessionRequired_ = smRequested_ = false;
+    smInbound_ = 0;
     scram_.reset();
     in_.clear();
     scanner_.restart();
@@ -191,6 +192,14 @@ bool XmppConn::onItem(ScanKind kind, std::string_view bytes) {
             }
             [[fallthrough]];
         case Phase::Ready:
+            if (smRequested_) {
+                if (name == "message" || name == "presence" || name == "iq") {
+                    ++smInbound_;
+                } else if (name == "r") {
+                    send("<a xmlns='urn:xmpp:sm:3' h='" + std::to_string(smInbound_) + "'/>");
+                    return true;
+                }
+            }
             if (name == "iq") {
                 std::string_view type = attrValue(bytes, "type");
                 if (type == "get" || type == "set") {
@@ -312,6 +321,12 @@ void XmppConn::afterBind() {
     // The answer comes after the server has handled everything we sent before it.
     send("<iq type='get' id='ready' to='" + settings_.domain + "'><ping xmlns='urn:xmpp:ping'/></iq>");
     phase_ = Phase::Barrier;
+}
+
+void XmppConn::enableStreamManagement() {
+    smRequested_ = true;
+    smInbound_ = 0;
+    send("<enable xmlns='urn:xmpp:sm:3'/>");
 }
 
 void XmppConn::answerIq(std::string_view iq) {

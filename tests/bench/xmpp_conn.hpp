@@ -4,6 +4,7 @@
 // server has processed everything before the session counts as ready.
 #pragma once
 
+#include <cstdint>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -42,6 +43,9 @@ class XmppConn : public Conn, private ScanSink {
     // Starts a login; the outcome is onReady or onFailed.
     void login(std::string user, std::string password, bool presence, uint32_t srcAddr);
     void sendPresence() { send("<presence/>"); }
+    // XEP-0198: asks for stream management; the server's <enabled/> or
+    // <failed/> and every <a/> reach onStanza. Its <r/> is answered here.
+    void enableStreamManagement();
     // Sends </stream:stream> and closes without waiting for the server's.
     void logout();
 
@@ -87,6 +91,8 @@ class XmppConn : public Conn, private ScanSink {
     bool authenticated_ = false;
     bool sessionRequired_ = false;
     bool stopScan_ = false;
+    bool smRequested_ = false;
+    uint32_t smInbound_ = 0;  // stanzas received since <enable/> (XEP-0198 'h')
     std::unique_ptr<ScramClient> scram_;
     int64_t loginStarted_ = 0;
 };

@@ -46,6 +46,8 @@ sizes:
   --body-size B  --to bare|full  --frame-size F  --concurrency C
   --messages M  --senders S  --recipients R  --batch B
   --release-buffers  (SSL_MODE_RELEASE_BUFFERS: less generator memory per session)
+  --busy-poll        never sleep in epoll_wait (latency runs: no wake-up delay on the
+                     generator's side; its CPU use then reads 100%)
 )";
 
 [[noreturn]] void usage(const std::string& error) {
@@ -118,6 +120,10 @@ Options parse(int argc, char** argv) {
         std::string key = argv[i];
         if (key == "--release-buffers") {
             o.releaseBuffers = true;
+            continue;
+        }
+        if (key == "--busy-poll") {
+            o.busyPoll = true;
             continue;
         }
         auto it = options.find(key);
