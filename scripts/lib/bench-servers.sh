@@ -116,6 +116,9 @@ modules:
   disco: {}
   ping:
     interval: 3600
+  roster: {}
+  offline:
+    max_messages: 1000000
   version: {}
 EOF
   start_xmppd tls
@@ -235,6 +238,7 @@ modules:
   mod_roster: {}
   mod_offline:
     access_max_user_messages: max_user_offline_messages
+  mod_stream_mgmt: {}
 EOF
   # ejabberd's own SQLite schema; the accounts come from its own register command.
   sqlite3 "$EJ/db/ejabberd.db" </usr/share/ejabberd/sql/lite.sql
@@ -288,7 +292,7 @@ log = { warn = "$PR/prosody.log" }
 network_backend = "epoll"
 -- The listen backlog of the others (SOMAXCONN); 128 resets connections in login bursts.
 network_settings = { tcp_backlog = 4096 }
-modules_enabled = { "roster"; "saslauth"; "tls"; "disco"; "ping"; "offline" }
+modules_enabled = { "roster"; "saslauth"; "tls"; "disco"; "ping"; "offline"; "smacks" }
 modules_disabled = { "s2s" }
 c2s_ports = { ${PROSODY_PORTS[0]} }
 c2s_direct_tls_ports = { ${PROSODY_PORTS[1]} }
