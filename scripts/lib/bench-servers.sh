@@ -63,6 +63,26 @@ clone_accounts() {
 server_start() {
   CURRENT="$1"
   "start_$1" "$2"
+  wait_login
+}
+
+# wait_login: until one full login succeeds (30 s). Listening is not ready:
+# ejabberd opens its ports before its SQL pool, and a login in between
+# crashes the session.
+wait_login() {
+  local deadline=$((SECONDS + 30)) result
+  while true; do
+    result="$(taskset -c 1 "$BIN/xmpp-load" login --port "$PORT_STARTTLS" --users 1 --password "$PASSWORD" \
+      --domain "$DOMAIN" --concurrency 1 --warmup 0 --duration 0.5 --login-timeout 5 2>/dev/null || true)"
+    if [[ "$result" == *" errors=0 "* && "$result" != *" logins=0 "* ]]; then
+      return 0
+    fi
+    if [ "$SECONDS" -ge "$deadline" ]; then
+      echo "scripts/bench: $CURRENT does not accept a login after 30 s" >&2
+      return 1
+    fi
+    sleep 0.5
+  done
 }
 
 server_stop() {
@@ -270,6 +290,7 @@ start_ejabberd() {
   PORT_STARTTLS=${EJABBERD_PORTS[0]}
   PORT_PLAIN=${EJABBERD_PORTS[2]}
   wait_port "${EJABBERD_PORTS[@]}"
+  ejctl started >/dev/null 2>&1 || true
 }
 
 stop_ejabberd() {
