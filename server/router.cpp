@@ -77,7 +77,8 @@ void Router::unbind(const Jid& full, const Session* session) {
     }
 }
 
-void Router::setPresence(const Jid& full, bool available, int priority) {
+template <typename Fn>
+void Router::withEntry(const Jid& full, Fn&& fn) {
     std::string bare = full.bareStr();
     Shard& shard = shardFor(bare);
     std::unique_lock lock(shard.mutex);
@@ -87,23 +88,19 @@ void Router::setPresence(const Jid& full, bool available, int priority) {
     }
     auto r = it->second.find(full.resource());
     if (r != it->second.end()) {
-        r->second.available = available;
-        r->second.priority = priority;
+        fn(r->second);
     }
 }
 
+void Router::setPresence(const Jid& full, bool available, int priority) {
+    withEntry(full, [&](Entry& e) {
+        e.available = available;
+        e.priority = priority;
+    });
+}
+
 void Router::setLastPresence(const Jid& full, std::shared_ptr<const Element> presence) {
-    std::string bare = full.bareStr();
-    Shard& shard = shardFor(bare);
-    std::unique_lock lock(shard.mutex);
-    auto it = shard.users.find(bare);
-    if (it == shard.users.end()) {
-        return;
-    }
-    auto r = it->second.find(full.resource());
-    if (r != it->second.end()) {
-        r->second.presence = std::move(presence);
-    }
+    withEntry(full, [&](Entry& e) { e.presence = std::move(presence); });
 }
 
 std::vector<ResourceView> Router::resources(const Jid& bareJid) const {

@@ -80,6 +80,9 @@ class Router {
     static constexpr size_t kShards = 64;
 
     Shard& shardFor(const std::string& bare) const;
+    // Runs fn on the table entry of a full JID under its shard's lock, if bound.
+    template <typename Fn>
+    void withEntry(const xmpp::Jid& full, Fn&& fn);
     void routeToServer(xmpp::Element& stanza, const xmpp::Jid& from, const xmpp::Jid& to);
     void routeToUser(xmpp::Element& stanza, const xmpp::Jid& from, const xmpp::Jid& to,
                      HandledToken& handled);
