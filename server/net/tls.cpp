@@ -1,7 +1,11 @@
 #include "server/net/tls.hpp"
 
+#include "server/net/tls_engine.hpp"
+
 #include <openssl/err.h>
+#include <openssl/evp.h>
 #include <openssl/ssl.h>
+#include <openssl/x509.h>
 
 #include <cstring>
 #include <stdexcept>
@@ -39,6 +43,30 @@ int selectAlpn(SSL*, const unsigned char** out, unsigned char* outlen, const uns
     return SSL_TLSEXT_ERR_NOACK;
 }
 
+// RFC 5929 §4.1: the certificate hashed with its signature's hash function,
+// SHA-256 when that is MD5 or SHA-1 (or unknown).
+std::string endPointHash(X509* cert) {
+    if (!cert) {
+        return {};
+    }
+    int mdNid = NID_sha256;
+    int pkNid = 0;
+    if (X509_get_signature_info(cert, &mdNid, &pkNid, nullptr, nullptr) != 1 || mdNid == NID_md5 ||
+        mdNid == NID_sha1 || mdNid == NID_undef) {
+        mdNid = NID_sha256;
+    }
+    const EVP_MD* md = EVP_get_digestbynid(mdNid);
+    if (!md) {
+        md = EVP_sha256();
+    }
+    unsigned char out[EVP_MAX_MD_SIZE];
+    unsigned int len = 0;
+    if (X509_digest(cert, md, out, &len) != 1) {
+        return {};
+    }
+    return std::string(reinterpret_cast<char*>(out), len);
+}
+
 }  // namespace
 
 std::unique_ptr<TlsContext> TlsContext::load(const std::string& certFile, const std::string& keyFile) {
@@ -74,6 +102,11 @@ std::unique_ptr<TlsContext> TlsContext::load(const std::string& certFile, const 
                                  " does not match tls.certfile: " + opensslError());
     }
     SSL_CTX_set_alpn_select_cb(ctx, &selectAlpn, nullptr);
+    // The TLS 1.3 traffic secrets go to the connection's TlsEngine (never to
+    // a file): it frees OpenSSL's state after the handshake and runs the
+    // record layer itself with them.
+    SSL_CTX_set_keylog_callback(ctx, &TlsEngine::keylogCallback);
+    result->serverEndPoint_ = endPointHash(SSL_CTX_get0_certificate(ctx));
     return result;
 }
 

@@ -16,10 +16,13 @@ class TlsContext {
     static std::unique_ptr<TlsContext> load(const std::string& certFile, const std::string& keyFile);
     ~TlsContext();
     ssl_ctx_st* native() const { return ctx_; }
+    // RFC 5929 §4.1 tls-server-end-point: the hash of our certificate.
+    const std::string& serverEndPoint() const { return serverEndPoint_; }
 
   private:
     explicit TlsContext(ssl_ctx_st* ctx) : ctx_(ctx) {}
     ssl_ctx_st* ctx_;
+    std::string serverEndPoint_;
 };
 
 }  // namespace xmppd
