@@ -103,7 +103,9 @@ bool isIpv4Literal(std::string_view text) {
 
 }  // namespace
 
-std::optional<std::string> prepLocalpart(std::string_view input) {
+namespace detail {
+
+std::optional<std::string> prepLocalpartLibrary(std::string_view input) {
     // Unassigned code points are refused: the localpart identifies an account, and a code point that a
     // future Unicode version assigns could then map differently (RFC 3454 §7 "stored strings"; PRECIS
     // IdentifierClass likewise disallows unassigned code points).
@@ -117,13 +119,13 @@ std::optional<std::string> prepLocalpart(std::string_view input) {
     return result;
 }
 
-std::optional<std::string> prepResourcepart(std::string_view input) {
+std::optional<std::string> prepResourcepartLibrary(std::string_view input) {
     // Unassigned code points (relative to libidn's Unicode 3.2 tables) are allowed here: resources are
     // opaque, commonly carry device names with emoji, and OpaqueString (RFC 7622 §3.4) accepts them.
     return stringprepWith(input, "Resourceprep", 0);
 }
 
-std::optional<std::string> prepDomainpart(std::string_view input) {
+std::optional<std::string> prepDomainpartLibrary(std::string_view input) {
     if (input.empty() || input.size() > kMaxPartInputBytes || hasNul(input)) {
         return std::nullopt;
     }
@@ -192,6 +194,119 @@ std::optional<std::string> prepDomainpart(std::string_view input) {
         return std::nullopt;
     }
     return result;
+}
+
+}  // namespace detail
+
+// ASCII fast paths
+// ----------------
+// Nearly every JID on the wire is ASCII, and the router prepares the 'from' and 'to' of every stanza.
+// For ASCII the stringprep profiles reduce to a few rules of RFC 3454 (B.1 maps no ASCII character;
+// B.2 folds A-Z; NFKC leaves ASCII alone; C.1.1 prohibits U+0020 and C.2.1 the controls), and IDNA
+// (UTS #46) of an LDH label is lower-casing. So an all-ASCII part skips the libraries' UCS-4 round
+// trip; anything else, and every ASCII case whose answer is not obvious (controls, spaces in a
+// localpart, A-labels, hyphens at a label's edges or in positions 3-4), takes the library path. The
+// unit tests check that both paths agree on every printable ASCII character in every position.
+
+namespace {
+
+bool isPrintableAscii(char c) {
+    return c >= 0x21 && c <= 0x7e;
+}
+
+char lowerAscii(char c) {
+    return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c;
+}
+
+// nullopt: not decided here, use the library.
+std::optional<std::optional<std::string>> fastLocalpart(std::string_view input) {
+    if (input.empty() || input.size() > kMaxPartBytes) {
+        return std::nullopt;
+    }
+    std::string out(input.size(), '\0');
+    for (std::size_t i = 0; i < input.size(); ++i) {
+        const char c = input[i];
+        if (!isPrintableAscii(c)) {
+            return std::nullopt;
+        }
+        if (std::string_view("\"&'/:<>@").find(c) != std::string_view::npos) {
+            return std::optional<std::string>();  // Nodeprep prohibits these (RFC 6122 §A.5)
+        }
+        out[i] = lowerAscii(c);
+    }
+    return std::optional<std::string>(std::move(out));
+}
+
+std::optional<std::optional<std::string>> fastResourcepart(std::string_view input) {
+    if (input.empty() || input.size() > kMaxPartBytes) {
+        return std::nullopt;
+    }
+    for (char c : input) {
+        // Resourceprep keeps case and allows the ASCII space (only C.1.2, non-ASCII spaces, is prohibited).
+        if (!isPrintableAscii(c) && c != ' ') {
+            return std::nullopt;
+        }
+    }
+    return std::optional<std::string>(std::string(input));
+}
+
+std::optional<std::optional<std::string>> fastDomainpart(std::string_view input) {
+    if (input.empty() || input.size() > kMaxPartBytes || input.front() == '[') {
+        return std::nullopt;
+    }
+    if (input.back() == '.') {
+        input.remove_suffix(1);
+    }
+    if (input.empty() || isIpv4Literal(input)) {
+        return std::nullopt;
+    }
+    std::string out(input.size(), '\0');
+    std::size_t labelStart = 0;
+    for (std::size_t i = 0; i <= input.size(); ++i) {
+        if (i == input.size() || input[i] == '.') {
+            const std::string_view label = std::string_view(out).substr(labelStart, i - labelStart);
+            // Empty or long labels are errors, but the library path says so; hyphens at the edges,
+            // "??--" (RFC 5891 §4.2.3.1) and A-labels need IDNA proper.
+            if (label.empty() || label.size() > 63 || label.front() == '-' || label.back() == '-' ||
+                (label.size() >= 4 && label[2] == '-' && label[3] == '-')) {
+                return std::nullopt;
+            }
+            if (i < input.size()) {
+                out[i] = '.';
+            }
+            labelStart = i + 1;
+            continue;
+        }
+        const char c = lowerAscii(input[i]);
+        if (!isAsciiLdh(c)) {
+            return std::nullopt;
+        }
+        out[i] = c;
+    }
+    return std::optional<std::string>(std::move(out));
+}
+
+}  // namespace
+
+std::optional<std::string> prepLocalpart(std::string_view input) {
+    if (auto fast = fastLocalpart(input)) {
+        return std::move(*fast);
+    }
+    return detail::prepLocalpartLibrary(input);
+}
+
+std::optional<std::string> prepResourcepart(std::string_view input) {
+    if (auto fast = fastResourcepart(input)) {
+        return std::move(*fast);
+    }
+    return detail::prepResourcepartLibrary(input);
+}
+
+std::optional<std::string> prepDomainpart(std::string_view input) {
+    if (auto fast = fastDomainpart(input)) {
+        return std::move(*fast);
+    }
+    return detail::prepDomainpartLibrary(input);
 }
 
 std::optional<Jid> Jid::parse(std::string_view text) {

@@ -49,6 +49,14 @@ std::optional<std::string> prepLocalpart(std::string_view);  // also used for SA
 std::optional<std::string> prepResourcepart(std::string_view);
 std::optional<std::string> prepDomainpart(std::string_view);
 
+namespace detail {
+// The same preparations always through libidn/libidn2, without the ASCII fast path; for tests that
+// check the two paths agree.
+std::optional<std::string> prepLocalpartLibrary(std::string_view);
+std::optional<std::string> prepResourcepartLibrary(std::string_view);
+std::optional<std::string> prepDomainpartLibrary(std::string_view);
+}  // namespace detail
+
 }  // namespace xmpp
 
 template <>

@@ -116,7 +116,9 @@ def to_yaml(value: Any, indent: int = 0) -> str:
 
 def deep_update(base: dict, extra: dict) -> dict:
     for k, v in extra.items():
-        if isinstance(v, dict) and isinstance(base.get(k), dict):
+        if v is None:  # None removes a key, e.g. a module: {"modules": {"ping": None}}
+            base.pop(k, None)
+        elif isinstance(v, dict) and isinstance(base.get(k), dict):
             deep_update(base[k], v)
         else:
             base[k] = v

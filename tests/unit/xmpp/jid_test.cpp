@@ -222,3 +222,53 @@ TEST_CASE("Part preparation functions", "[jid]") {
     CHECK_FALSE(xmpp::prepDomainpart("").has_value());
     CHECK_FALSE(xmpp::prepDomainpart(".").has_value());
 }
+
+TEST_CASE("The ASCII fast path prepares parts exactly as libidn does", "[jid]") {
+    // Every ASCII byte (controls included) at the start, middle and end of a part, plus shapes the
+    // fast path treats specially: A-labels, hyphens at label edges and in positions 3-4, trailing
+    // dots, IP literals, empty labels, upper case and over-long labels.
+    std::vector<std::string> inputs = {"juliet",
+                                       "Juliet",
+                                       "example.com",
+                                       "EXAMPLE.com.",
+                                       "a.b.c",
+                                       "a..b",
+                                       ".a",
+                                       "a.",
+                                       "a..",
+                                       "-a.com",
+                                       "a-.com",
+                                       "ab--c.com",
+                                       "xn--bcher-kva.example",
+                                       "XN--BCHER-KVA.example",
+                                       "xn--a.com",
+                                       "127.0.0.1",
+                                       "1.2.3.4.5",
+                                       "[::1]",
+                                       "localhost",
+                                       "a-b.c-d",
+                                       "0",
+                                       "12345",
+                                       std::string(63, 'a') + ".com",
+                                       std::string(64, 'a') + ".com",
+                                       std::string(1023, 'a'),
+                                       std::string(1024, 'a'),
+                                       "res/with@odd:chars",
+                                       "foo bar",
+                                       " lead",
+                                       "trail "};
+    for (int c = 1; c < 128; ++c) {
+        const char ch = static_cast<char>(c);
+        inputs.push_back(std::string(1, ch));
+        inputs.push_back(std::string(1, ch) + "ab");
+        inputs.push_back("a" + std::string(1, ch) + "b");
+        inputs.push_back("ab" + std::string(1, ch));
+        inputs.push_back("ab" + std::string(1, ch) + ".example");
+    }
+    for (const auto& input : inputs) {
+        INFO("input: '" << input << "'");
+        CHECK(xmpp::prepLocalpart(input) == xmpp::detail::prepLocalpartLibrary(input));
+        CHECK(xmpp::prepResourcepart(input) == xmpp::detail::prepResourcepartLibrary(input));
+        CHECK(xmpp::prepDomainpart(input) == xmpp::detail::prepDomainpartLibrary(input));
+    }
+}
