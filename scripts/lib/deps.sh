@@ -6,7 +6,7 @@ XMPPD_BUILD_PACKAGES=(
   libspdlog-dev libfmt-dev libidn-dev libidn2-dev libcli11-dev catch2 openssl
 )
 XMPPD_TEST_PACKAGES=(
-  postgresql python3-slixmpp python3-pytest libstrophe-dev clang libclang-rt-14-dev
+  postgresql python3-slixmpp python3-pytest python3-openssl libstrophe-dev clang libclang-rt-14-dev
 )
 
 xmppd_install_packages() {

@@ -66,6 +66,56 @@ def next_id(prefix: str = "raw") -> str:
     return "%s%d" % (prefix, next(_ids))
 
 
+class PyOpenSslSocket:
+    """The few socket methods RawXmpp uses, over a pyOpenSSL connection."""
+
+    def __init__(self, conn, sock: socket.socket) -> None:
+        self.conn = conn
+        self.raw = sock
+        self.timeout: Optional[float] = None
+
+    def settimeout(self, t: Optional[float]) -> None:
+        # The socket stays blocking for OpenSSL; recv() waits with select.
+        self.timeout = t
+
+    def recv(self, n: int) -> bytes:
+        import select
+
+        from OpenSSL import SSL
+
+        if self.conn.pending() == 0:
+            ready, _, _ = select.select([self.raw], [], [], self.timeout)
+            if not ready:
+                raise socket.timeout()
+        try:
+            return self.conn.recv(n)
+        except SSL.ZeroReturnError:
+            return b""
+        except SSL.WantReadError:
+            raise socket.timeout()  # a record not complete yet; the caller reads again
+        except SSL.SysCallError as e:
+            if e.args and e.args[0] == -1:  # EOF without close_notify
+                return b""
+            raise ConnectionResetError(str(e))
+        except SSL.Error as e:
+            raise ssl.SSLError(str(e))
+
+    def sendall(self, data: bytes) -> None:
+        from OpenSSL import SSL
+
+        try:
+            self.conn.sendall(data)
+        except SSL.Error as e:
+            raise BrokenPipeError(str(e))
+
+    def close(self) -> None:
+        try:
+            self.conn.shutdown()
+        except Exception:
+            pass
+        self.raw.close()
+
+
 class RawXmpp:
     def __init__(
         self,
@@ -122,6 +172,31 @@ class RawXmpp:
             sock = ctx.wrap_socket(sock, server_hostname=self.domain)
             self.tls = True
         self.sock = sock
+        return self
+
+    def connect_pyopenssl(self, alpn: Optional[bytes] = b"xmpp-client") -> "RawXmpp":
+        """Direct TLS (XEP-0368) through pyOpenSSL instead of Python's ssl
+        module: it can export keying material (tls-exporter) and report the
+        ALPN protocol the server selected."""
+        from OpenSSL import SSL
+
+        ctx = SSL.Context(SSL.TLS_CLIENT_METHOD)
+        ctx.set_min_proto_version(SSL.TLS1_3_VERSION)
+        if self.cafile:
+            ctx.load_verify_locations(self.cafile)
+            ctx.set_verify(SSL.VERIFY_PEER, lambda *args: args[-1] == 1)
+        if alpn:
+            ctx.set_alpn_protos([alpn])
+        sock = socket.create_connection((self.address, self.port), timeout=self.timeout)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        conn = SSL.Connection(ctx, sock)
+        conn.set_tlsext_host_name(self.domain.encode())
+        conn.set_connect_state()
+        sock.setblocking(True)
+        conn.do_handshake()
+        self.sock = PyOpenSslSocket(conn, sock)
+        self.tls = True
+        self.direct_tls = True
         return self
 
     def send(self, data: Union[str, bytes]) -> None:
@@ -326,6 +401,14 @@ class RawXmpp:
             self.open_stream()
         return answer
 
+    def tls_exporter(self) -> bytes:
+        """RFC 9266 channel binding: 32 bytes exported under the label
+        EXPORTER-Channel-Binding with no context. Python's ssl module cannot
+        export keying material, so this needs a connection made with
+        connect_pyopenssl()."""
+        assert isinstance(self.sock, PyOpenSslSocket), "tls-exporter needs connect_pyopenssl()"
+        return self.sock.conn.export_keying_material(b"EXPORTER-Channel-Binding", 32, None)
+
     def tls_server_end_point(self) -> bytes:
         """RFC 5929 channel binding: the hash of the server's certificate
         (SHA-256 unless the certificate's signature uses something stronger)."""
@@ -353,7 +436,9 @@ class RawXmpp:
         if gs2_flag is None:
             gs2_flag = "p=tls-server-end-point" if plus else "n"
         gs2_header = (gs2_flag + ",,").encode()
-        if gs2_flag.startswith("p="):
+        if gs2_flag.startswith("p=tls-exporter"):
+            cb = self.tls_exporter() if cb_data is None else cb_data
+        elif gs2_flag.startswith("p="):
             cb = self.tls_server_end_point() if cb_data is None else cb_data
         else:
             cb = b""

@@ -90,3 +90,42 @@ def test_scram_unknown_user_looks_like_wrong_password(stream):
     answer = stream.auth_scram("nobody-here", "whatever", "sha256")
     assert stream.scram_server_first, "no server-first message for an unknown user"
     assert failure_condition(answer) == "not-authorized"
+
+
+def pyopenssl_stream(server):
+    from rawxmpp import RawXmpp
+
+    c = RawXmpp(server.tls_port, cafile=server.cafile).connect_pyopenssl()
+    c.open_stream()
+    return c
+
+
+def test_direct_tls_selects_alpn_xmpp_client(server):
+    """XEP-0368 §3: the server answers ALPN 'xmpp-client' on direct TLS."""
+    c = pyopenssl_stream(server)
+    try:
+        assert c.sock.conn.get_alpn_proto_negotiated() == b"xmpp-client"
+        assert c.sock.conn.get_protocol_version_name() == "TLSv1.3"
+    finally:
+        c.close()
+
+
+def test_scram_plus_with_tls_exporter(server, account):
+    """RFC 9266 tls-exporter binding on TLS 1.3, advertised per XEP-0440;
+    the server checks it: the right data succeeds, other data fails."""
+    user, pw = account
+    c = pyopenssl_stream(server)
+    try:
+        cb = c.feature(NS_SASL_CB, "sasl-channel-binding")
+        assert cb is not None and "tls-exporter" in {t.get("type") for t in cb}, to_string(c.features)
+        answer = c.auth_scram(user, pw, "sha256", plus=True, gs2_flag="p=tls-exporter", cb_data=b"\0" * 32)
+        assert failure_condition(answer) == "not-authorized"
+    finally:
+        c.close()
+    c = pyopenssl_stream(server)
+    try:
+        answer = c.auth_scram(user, pw, "sha256", plus=True, gs2_flag="p=tls-exporter")
+        assert answer.tag == q(NS_SASL, "success"), to_string(answer)
+        assert c.bind("exporter").endswith("/exporter")
+    finally:
+        c.close()

@@ -2,7 +2,12 @@
 server exits 0 (the fixture's teardown checks the exit code and the log)."""
 
 import asyncio
+import os
+import signal
 import socket
+import time
+
+import pytest
 
 from harness import STOP_TIMEOUT, run, slix_client
 from rawxmpp import stream_error_condition, to_string
@@ -70,3 +75,30 @@ def test_sigterm_idle_server_exits_and_ctl_notices(fresh_server):
     r = srv.ctl("status")
     assert r.returncode != 0, "xmppctl status says ok with the server stopped: %s" % r.stdout
     assert r.stderr.strip(), "xmppctl status failed without a message"
+
+
+def wait_until(cond, message, timeout=10.0):
+    deadline = time.monotonic() + timeout
+    while not cond():
+        assert time.monotonic() < deadline, message
+        time.sleep(0.1)
+
+
+@pytest.mark.server_config({"log_file": "xmppd-file.log"})  # relative to the server's directory
+def test_sighup_reopens_the_log_file(fresh_server):
+    """logrotate moves the log and sends SIGHUP: the server writes on in a
+    new file at the configured path, and keeps serving."""
+    srv = fresh_server
+    path = srv.dir / "xmppd-file.log"
+    wait_until(lambda: path.exists() and "started" in path.read_text(errors="replace"),
+               "the log file was never written")
+    rotated = srv.dir / "xmppd-file.log.1"
+    os.rename(path, rotated)
+    srv.proc.send_signal(signal.SIGHUP)
+    wait_until(lambda: path.exists() and "SIGHUP: log reopened" in path.read_text(errors="replace"),
+               "no new log file after SIGHUP")
+    assert "SIGHUP" not in rotated.read_text(errors="replace")
+    jid, pw = srv.new_user("afterhup")
+    c = srv.raw_login(jid, pw, "r")
+    c.close()
+    assert srv.alive()

@@ -39,6 +39,16 @@ def plain_attempt(srv, user: str, password: str):
         c.close()
 
 
+def scram_attempt(srv, user: str, password: str):
+    c = srv.raw()
+    try:
+        c.open_stream()
+        c.starttls()
+        return c.auth_scram(user, password, "sha256")
+    finally:
+        c.close()
+
+
 @pytest.mark.parametrize("fresh_server", ["postgres"], indirect=True)
 def test_outage_gives_temporary_auth_failure_and_recovers(fresh_server):
     if not pg_conninfo():
@@ -50,9 +60,10 @@ def test_outage_gives_temporary_auth_failure_and_recovers(fresh_server):
 
     take_database_away()
     try:
-        answer = plain_attempt(srv, user, password)
-        assert answer.tag == q(NS_SASL, "failure"), to_string(answer)
-        assert answer.find(q(NS_SASL, "temporary-auth-failure")) is not None, to_string(answer)
+        for attempt in (plain_attempt, scram_attempt):
+            answer = attempt(srv, user, password)
+            assert answer.tag == q(NS_SASL, "failure"), to_string(answer)
+            assert answer.find(q(NS_SASL, "temporary-auth-failure")) is not None, to_string(answer)
         # The server itself is still up and serving.
         assert srv.ctl("status").returncode == 0
     finally:

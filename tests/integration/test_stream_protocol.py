@@ -177,3 +177,22 @@ def test_resource_conflict(server):
     finally:
         old.close()
         new.close()
+
+
+def test_legacy_session_iq_is_optional_and_answered(server):
+    """RFC 3921 §3 session establishment, kept for old clients: advertised as
+    <optional/> (draft-cridland-xmpp-session-01 §2.1) and answered with a result."""
+    jid, pw = server.new_user("legacy")
+    c = server.raw()
+    try:
+        c.open_stream()
+        c.starttls()
+        assert c.auth_plain(jid.split("@")[0], pw).tag == q(NS_SASL, "success")
+        session = c.feature("urn:ietf:params:xml:ns:xmpp-session", "session")
+        assert session is not None, to_string(c.features)
+        assert session.find(q("urn:ietf:params:xml:ns:xmpp-session", "optional")) is not None, to_string(session)
+        c.bind("old")
+        answer = c.iq("set", None, "<session xmlns='urn:ietf:params:xml:ns:xmpp-session'/>")
+        assert answer.get("type") == "result", to_string(answer)
+    finally:
+        c.close()
