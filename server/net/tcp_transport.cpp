@@ -1,6 +1,7 @@
 // TCP transport with optional TLS (TlsEngine: OpenSSL for the handshake,
 // then a compact TLS 1.3 record layer). Reads use async_wait + a per-thread
 // buffer, so an idle connection holds no read buffer.
+#include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/write.hpp>
 
@@ -41,6 +42,9 @@ class TcpTransport final : public Transport,
         armRead();
     }
 
+    // Bytes are queued and written once the current handler is done (a
+    // posted flush): the stanzas routed to this connection while one read is
+    // processed leave in one TLS record and one send(2).
     void send(std::string_view bytes) override {
         if (closed_ || closing_) {
             return;
@@ -49,14 +53,17 @@ class TcpTransport final : public Transport,
             if (!engine_->established()) {
                 return;  // nothing may be sent in clear once TLS was asked for
             }
-            if (!engine_->write(bytes, pending_)) {
-                finish(engine_->error());
-                return;
-            }
+            plain_.append(bytes);
         } else {
             pending_.append(bytes);
         }
-        startWrite();
+        if (!flushScheduled_) {
+            flushScheduled_ = true;
+            asio::post(socket_.get_executor(), [self = shared_from_this()] {
+                self->flushScheduled_ = false;
+                self->flush();
+            });
+        }
     }
 
     void startTls() override {
@@ -75,6 +82,9 @@ class TcpTransport final : public Transport,
 
     void close() override {
         if (closed_ || closing_) {
+            return;
+        }
+        if (!sealPlain()) {
             return;
         }
         closing_ = true;
@@ -96,14 +106,19 @@ class TcpTransport final : public Transport,
         });
     }
 
-    size_t pendingBytes() const override { return pending_.size() + inflight_.size(); }
+    size_t pendingBytes() const override { return plain_.size() + pending_.size() + inflight_.size(); }
 
     void trim() override {
         if (engine_) {
             engine_->trim();
         }
-        if (pending_.empty() && pending_.capacity() > 0) {
-            std::string().swap(pending_);
+        for (std::string* buffer : {&plain_, &pending_}) {
+            if (buffer->empty() && buffer->capacity() > 0) {
+                std::string().swap(*buffer);
+            }
+        }
+        if (!writing_ && inflight_.capacity() > 0) {
+            std::string().swap(inflight_);
         }
     }
     const std::string& peer() const override { return peer_; }
@@ -193,6 +208,27 @@ class TcpTransport final : public Transport,
         startWrite();
     }
 
+    // Seals queued plaintext into records (after anything the engine queued
+    // itself, such as a KeyUpdate, so records keep their sequence order).
+    bool sealPlain() {
+        if (plain_.empty()) {
+            return true;
+        }
+        bool ok = engine_->write(plain_, pending_);
+        plain_.clear();
+        if (!ok) {
+            finish(engine_->error());
+        }
+        return ok;
+    }
+
+    void flush() {
+        if (closed_ || closing_ || !sealPlain()) {
+            return;
+        }
+        startWrite();
+    }
+
     void startWrite() {
         if (writing_ || closed_ || pending_.empty()) {
             return;
@@ -239,6 +275,7 @@ class TcpTransport final : public Transport,
             closeTimer_->cancel();
         }
         std::string().swap(pending_);
+        std::string().swap(plain_);
         TransportHandler* h = handler_;
         handler_ = nullptr;
         if (h) {
@@ -252,12 +289,14 @@ class TcpTransport final : public Transport,
     [[maybe_unused]] size_t maxOutbound_;
     TransportHandler* handler_ = nullptr;
     std::unique_ptr<TlsEngine> engine_;
-    std::string pending_;
-    std::string inflight_;
+    std::string plain_;     // application data not yet sealed (TLS only)
+    std::string pending_;   // bytes for the socket, not yet handed to a write
+    std::string inflight_;  // bytes of the write under way
     std::string peer_;
     std::unique_ptr<asio::steady_timer> closeTimer_;
     bool reading_ = false;
     bool writing_ = false;
+    bool flushScheduled_ = false;
     bool closing_ = false;
     bool closed_ = false;
 };
