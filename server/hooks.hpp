@@ -150,6 +150,15 @@ struct AccountEvent {
     std::string username;
 };
 
+// A user's block list changed (XEP-0191 §3.3, §3.4), after the commit and
+// after the new list took effect: `jids` were blocked, or unblocked (for
+// "unblock all", every JID the list held).
+struct BlocklistChanged {
+    xmpp::Jid user;  // bare
+    std::vector<xmpp::Jid> jids;
+    bool blocked;
+};
+
 struct Hooks {
     FoldHook<StanzaInbound> stanzaInbound{"stanza_inbound"};
     FoldHook<UserSent> userSent{"user_sent"};
@@ -164,6 +173,10 @@ struct Hooks {
     NotifyHook<PresenceChanged> presenceChanged{"presence_changed"};
     NotifyHook<AccountEvent> accountCreated{"account_created"};
     NotifyHook<AccountEvent> accountRemoved{"account_removed"};
+    // Observed by the roster, which owns presence subscriptions: a blocked
+    // subscriber gets the user's unavailable, an unblocked one the current
+    // presence.
+    NotifyHook<BlocklistChanged> blocklistChanged{"blocklist_changed"};
 };
 
 }  // namespace xmppd

@@ -53,6 +53,8 @@ struct RosterModule::Impl : std::enable_shared_from_this<RosterModule::Impl> {
     void inboundSubscription(const xmpp::Jid& contact, const xmpp::Jid& user, roster::SubType type,
                              xmpp::Element stanza);
     void sendCurrentPresence(const xmpp::Jid& user, const xmpp::Jid& contact, bool unavailable);
+    void onBlocklistChanged(const BlocklistChanged& b);
+    void sendUnavailableToBlocked(const xmpp::Jid& user, const xmpp::Jid& target);
     void deliverToAvailable(const xmpp::Jid& bare, const xmpp::Element& stanza);
 };
 

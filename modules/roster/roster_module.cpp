@@ -312,6 +312,8 @@ Registrations RosterModule::start(ModuleContext& ctx) {
         -10);
     regs.onHook(ctx.hooks.presenceChanged, Band::Default, "roster",
                 [impl](const PresenceChanged& p) { impl->onPresenceChanged(p); });
+    regs.onHook(ctx.hooks.blocklistChanged, Band::Default, "roster",
+                [impl](const BlocklistChanged& b) { impl->onBlocklistChanged(b); });
     regs.onHook(ctx.hooks.sessionClosed, Band::Default, "roster", [impl](const SessionEvent& e) {
         std::lock_guard lock(impl->mutex);
         impl->interested.erase(e.jid.str());
