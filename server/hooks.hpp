@@ -11,6 +11,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -159,6 +160,17 @@ struct BlocklistChanged {
     bool blocked;
 };
 
+// Asks whether `contact` may see `user`'s presence: a subscription 'from'
+// or 'both' in the user's roster (RFC 6121 §4; XEP-0012 §4). The roster
+// module, which owns subscriptions, takes the query (Stop) and calls answer
+// exactly once, later, from a storage thread: true or false, or nullopt when
+// it could not tell (storage). If no handler takes it, no one is subscribed.
+struct SubscriptionQuery {
+    xmpp::Jid user;     // bare
+    xmpp::Jid contact;  // bare
+    std::function<void(std::optional<bool> subscribed)> answer;
+};
+
 struct Hooks {
     FoldHook<StanzaInbound> stanzaInbound{"stanza_inbound"};
     FoldHook<UserSent> userSent{"user_sent"};
@@ -177,6 +189,7 @@ struct Hooks {
     // subscriber gets the user's unavailable, an unblocked one the current
     // presence.
     NotifyHook<BlocklistChanged> blocklistChanged{"blocklist_changed"};
+    FoldHook<SubscriptionQuery> subscriptionQuery{"subscription_query"};
 };
 
 }  // namespace xmppd

@@ -43,6 +43,7 @@ struct RosterModule::Impl : std::enable_shared_from_this<RosterModule::Impl> {
     void handleRosterIq(const IqRequest& req, const IqResponder& r);
     void push(const xmpp::Jid& user, const roster::Item& item, int64_t version, bool removed);
     static xmpp::Element itemElement(const roster::Item& item, bool removed);
+    void answerSubscriptionQuery(const SubscriptionQuery& q);
 
     // presence.cpp
     void onUserSent(UserSent& s, Flow& flow);

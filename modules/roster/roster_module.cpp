@@ -270,6 +270,27 @@ void RosterModule::Impl::handleRosterIq(const IqRequest& req, const IqResponder&
     }
 }
 
+void RosterModule::Impl::answerSubscriptionQuery(const SubscriptionQuery& q) {
+    auto answer = q.answer;
+    Jid user = q.user.bare();
+    std::string contact = q.contact.bareStr();
+    // In the lane: the answer reflects every subscription change queued before.
+    bool queued = runSerial([user, contact, answer](storage::Connection& c) {
+        std::optional<Item> item;
+        try {
+            item = roster::store::get(c, user.domain(), user.local(), contact);
+        } catch (const storage::Error& e) {
+            spdlog::warn("roster: subscription of {} to {} not read: {}", contact, user.bareStr(), e.what());
+            answer(std::nullopt);
+            return;
+        }
+        answer(item && roster::hasFrom(item->state.sub));
+    });
+    if (!queued) {
+        answer(std::nullopt);
+    }
+}
+
 RosterModule::RosterModule() : impl_(std::make_shared<Impl>()) {}
 RosterModule::~RosterModule() = default;
 
@@ -312,6 +333,10 @@ Registrations RosterModule::start(ModuleContext& ctx) {
         -10);
     regs.onHook(ctx.hooks.presenceChanged, Band::Default, "roster",
                 [impl](const PresenceChanged& p) { impl->onPresenceChanged(p); });
+    regs.onHook(ctx.hooks.subscriptionQuery, Band::Default, "roster", [impl](SubscriptionQuery& q) {
+        impl->answerSubscriptionQuery(q);
+        return Flow::Stop;
+    });
     regs.onHook(ctx.hooks.blocklistChanged, Band::Default, "roster",
                 [impl](const BlocklistChanged& b) { impl->onBlocklistChanged(b); });
     regs.onHook(ctx.hooks.sessionClosed, Band::Default, "roster", [impl](const SessionEvent& e) {
