@@ -14,6 +14,8 @@ using roster::Item;
 using roster::SubType;
 using xmpp::Element;
 using xmpp::Jid;
+using xmpp::StanzaCondition;
+using xmpp::StanzaError;
 
 namespace {
 
@@ -126,7 +128,14 @@ void RosterModule::Impl::outboundSubscription(const Jid& user, const Jid& contac
             if (show) {
                 item.state = outcome.next;
                 // §3.1.2: asking adds the contact; §3.1.5: so does approving.
-                if (type == SubType::Subscribe || (type == SubType::Subscribed && outcome.forward)) {
+                if (!item.inRoster &&
+                    (type == SubType::Subscribe || (type == SubType::Subscribed && outcome.forward))) {
+                    // The item limit holds here as for a roster set (§2.3.3).
+                    if (roster::store::countInRoster(c, bare.domain(), bare.local()) >= self->maxItems) {
+                        self->router->bounce(
+                            stanza, StanzaError(StanzaCondition::NotAcceptable, "the roster is full"));
+                        return;
+                    }
                     item.inRoster = true;
                 }
                 if (!item.state.pendingIn) {

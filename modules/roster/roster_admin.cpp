@@ -23,6 +23,13 @@ void setItem(RosterModule::Impl& impl, storage::Connection& c, const Jid& owner,
     impl.push(owner, item, ver, false);
 }
 
+// Whether user's roster can take contact: it is there already, or there is room.
+bool fits(RosterModule::Impl& impl, storage::Connection& c, const Jid& user, const Jid& contact) {
+    auto existing = roster::store::get(c, user.domain(), user.local(), contact.bareStr());
+    return (existing && existing->inRoster) ||
+           roster::store::countInRoster(c, user.domain(), user.local()) < impl.maxItems;
+}
+
 roster::Sub mirror(roster::Sub s) {
     return s == roster::Sub::To ? roster::Sub::From : s == roster::Sub::From ? roster::Sub::To : s;
 }
@@ -89,6 +96,13 @@ void addRosterCommands(Registrations& regs, const std::shared_ptr<RosterModule::
              impl->runSerial(
                  [impl, owner = *owner, contact = *contact, item, reverse, reply](storage::Connection& c) {
                      try {
+                         // The item limit holds here as for a roster set (RFC 6121 §2.3.3).
+                         for (auto [user, other] : {std::pair{owner, contact}, std::pair{contact, owner}}) {
+                             if ((user == owner || reverse) && !fits(*impl, c, user, other)) {
+                                 reply(1, "the roster of " + user.bareStr() + " is full\n");
+                                 return;
+                             }
+                         }
                          setItem(*impl, c, owner, item);
                          if (reverse) {
                              Item back;

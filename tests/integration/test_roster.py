@@ -708,3 +708,54 @@ def test_xmppctl_roster_commands(server):
     assert bob_jid not in ctl_roster(server, alice_jid)
     r = server.ctl("delete_rosteritem", alice, "localhost", bob, "localhost")
     assert r.returncode != 0, "deleting a missing item should fail: %s" % r.stdout
+
+
+def test_item_limit_holds_for_subscriptions_and_xmppctl(server):
+    """max_items is not only for roster sets (§2.3.3): an outbound subscribe
+    or an approval that would add a contact to a full roster is refused with
+    a presence error and changes nothing; xmppctl add_rosteritem refuses
+    too, for either side of a 'both'."""
+    jid, pw = server.new_user("full")
+    user = jid.split("@")[0]
+    contacts = [server.new_user("contact")[0] for _ in range(MAX_ITEMS)]
+    extra_jid, extra_pw = server.new_user("extra")
+    asker_jid, asker_pw = server.new_user("asker")
+    with server.raw_login(jid, pw, "desk") as c:
+        roster_get(c)
+        for contact in contacts:
+            assert roster_set(c, contact).get("type") == "result"
+        for contact in contacts:
+            expect(c, is_push(contact))
+        c.become_available()
+
+        # outbound subscribe to a new contact
+        with server.raw_login(extra_jid, extra_pw, "tab") as extra:
+            extra.become_available()
+            c.send("<presence to='%s' type='subscribe' id='s1'/>" % extra_jid)
+            err = expect(c, lambda e: e.get("id") == "s1" and e.get("type") == "error",
+                         what="error for the subscribe")
+            assert stanza_error(err)[1] == "not-acceptable", to_string(err)
+            assert error_text(err), to_string(err)
+            assert not unexpected(extra, is_presence(jid, "subscribe"))
+        # approving a stranger's request
+        with server.raw_login(asker_jid, asker_pw, "tab") as asker:
+            asker.send("<presence to='%s' type='subscribe'/>" % jid)
+            expect(c, is_presence(asker_jid, "subscribe"), what="the request")
+            c.send("<presence to='%s' type='subscribed' id='s2'/>" % asker_jid)
+            err = expect(c, lambda e: e.get("id") == "s2" and e.get("type") == "error",
+                         what="error for the approval")
+            assert stanza_error(err)[1] == "not-acceptable", to_string(err)
+            assert not unexpected(asker, is_presence(jid, "subscribed"))
+        assert sorted(items(roster_get(c))) == sorted(contacts)
+        assert not unexpected(c, is_push(), wait=0.3)
+
+    # xmppctl: the full roster as owner, and as the reverse side of 'both'
+    r = server.ctl("add_rosteritem", user, "localhost", extra_jid.split("@")[0], "localhost", "", "", "none")
+    assert r.returncode != 0 and "full" in r.stderr, (r.returncode, r.stdout, r.stderr)
+    r = server.ctl("add_rosteritem", extra_jid.split("@")[0], "localhost", user, "localhost", "", "", "both")
+    assert r.returncode != 0 and "full" in r.stderr, (r.returncode, r.stdout, r.stderr)
+    assert ctl_roster(server, extra_jid) == {}, "nothing half-written on the other side"
+    # an existing item is still updated at the limit
+    ctl_ok(server, "add_rosteritem", user, "localhost", contacts[0].split("@")[0], "localhost", "Renamed", "", "none")
+    assert sorted(ctl_roster(server, jid)) == sorted(contacts)
+    assert ctl_roster(server, jid)[contacts[0]][0] == "Renamed"
