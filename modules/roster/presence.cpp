@@ -182,6 +182,11 @@ void RosterModule::Impl::inboundSubscription(const Jid& contact, const Jid& user
         stanza.setAttr("to", user.str());
         try {
             storage::Transaction tx(c);
+            if (!roster::store::lockAccount(c, user.domain(), user.local())) {
+                // RFC 6121 §8.5.1: subscription stanzas for an account that
+                // does not exist are silently ignored; nothing is stored.
+                return;
+            }
             auto existing = roster::store::get(c, user.domain(), user.local(), contact.str());
             item = existing.value_or(Item{contact.str(), false, {}, {}, {}, {}});
             outcome = roster::inbound(item.state, type);

@@ -759,3 +759,24 @@ def test_item_limit_holds_for_subscriptions_and_xmppctl(server):
     ctl_ok(server, "add_rosteritem", user, "localhost", contacts[0].split("@")[0], "localhost", "Renamed", "", "none")
     assert sorted(ctl_roster(server, jid)) == sorted(contacts)
     assert ctl_roster(server, jid)[contacts[0]][0] == "Renamed"
+
+
+def test_subscription_request_to_missing_account_is_not_stored(server):
+    """RFC 6121 §8.5.1: a subscription stanza for a local account that does
+    not exist is silently ignored: nothing is kept, so an account created
+    later under that name gets no request from before it existed."""
+    jid, pw = server.new_user("asker")
+    ghost = "ghost%d" % int(time.monotonic() * 1000)
+    ghost_jid = "%s@localhost" % ghost
+    with server.raw_login(jid, pw, "desk") as c:
+        c.become_available()
+        c.send("<presence to='%s' type='subscribe' id='g1'/>" % ghost_jid)
+        # ignored: no error comes back either
+        assert not unexpected(c, lambda e: e.get("id") == "g1" and e.get("type") == "error", wait=0.8)
+        assert c.iq("get", "localhost", "<ping xmlns='urn:xmpp:ping'/>").get("type") == "result"
+    ctl_ok(server, "register", ghost, "localhost", "pw-ghost-secret")
+    with server.raw_login(ghost_jid, "pw-ghost-secret", "new") as g:
+        g.send_presence()
+        got = unexpected(g, is_presence(jid, "subscribe"), wait=1.0)
+        assert not got, "a request stored for an account that did not exist: %s" % got
+        assert items(roster_get(g)) == {}
