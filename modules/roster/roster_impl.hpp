@@ -59,6 +59,14 @@ struct RosterModule::Impl : std::enable_shared_from_this<RosterModule::Impl> {
     void deliverToAvailable(const xmpp::Jid& bare, const xmpp::Element& stanza);
 };
 
+constexpr std::string_view kRoster = "jabber:iq:roster";
+
+// Validates one <item/> of a roster set (RFC 6121 §2.3.2, §2.1.2); also
+// used for xmppctl add_rosteritem, so both paths accept the same items.
+std::optional<xmpp::StanzaError> parseRosterItem(const xmpp::Element& e, const xmpp::Jid& owner,
+                                                 size_t maxName, size_t maxGroups, roster::Item& out,
+                                                 bool& remove);
+
 // xmppctl get_roster, add_rosteritem, delete_rosteritem (roster_admin.cpp).
 void addRosterCommands(Registrations& regs, const std::shared_ptr<RosterModule::Impl>& impl);
 

@@ -13,8 +13,6 @@ using xmpp::StanzaError;
 
 namespace {
 
-constexpr std::string_view kRoster = "jabber:iq:roster";
-
 bool hasControlCharacters(std::string_view s) {
     for (unsigned char c : s) {
         if (c < 0x20) {
@@ -24,9 +22,11 @@ bool hasControlCharacters(std::string_view s) {
     return false;
 }
 
+}  // namespace
+
 // Validates one <item/> of a roster set (RFC 6121 §2.3.2, §2.1.2).
-std::optional<StanzaError> parseItem(const Element& e, const Jid& owner, size_t maxName, size_t maxGroups,
-                                     Item& out, bool& remove) {
+std::optional<StanzaError> parseRosterItem(const Element& e, const Jid& owner, size_t maxName,
+                                           size_t maxGroups, Item& out, bool& remove) {
     auto jid = Jid::parse(e.attr("jid"));
     if (!jid || !jid->isBare()) {
         return StanzaError(StanzaCondition::BadRequest, "the item needs a bare 'jid'");
@@ -65,8 +65,6 @@ std::optional<StanzaError> parseItem(const Element& e, const Jid& owner, size_t 
     }
     return std::nullopt;
 }
-
-}  // namespace
 
 Element RosterModule::Impl::itemElement(const Item& item, bool removed) {
     Element e("item", std::string(kRoster));
@@ -206,7 +204,7 @@ void RosterModule::Impl::handleRosterIq(const IqRequest& req, const IqResponder&
     }
     Item item;
     bool remove = false;
-    if (auto err = parseItem(*only, user, maxNameBytes, maxGroups, item, remove)) {
+    if (auto err = parseRosterItem(*only, user, maxNameBytes, maxGroups, item, remove)) {
         r.error(*err);
         return;
     }

@@ -780,3 +780,45 @@ def test_subscription_request_to_missing_account_is_not_stored(server):
         got = unexpected(g, is_presence(jid, "subscribe"), wait=1.0)
         assert not got, "a request stored for an account that did not exist: %s" % got
         assert items(roster_get(g)) == {}
+
+
+def test_xmppctl_add_rosteritem_mirrors_and_validates(server):
+    """add_rosteritem as ejabberdctl: a local contact's roster gets the
+    mirrored subscription (to <-> from) in the same transaction, so presence
+    really flows; input is checked as for a roster set, and a refused side
+    leaves nothing written on either."""
+    alice_jid, alice_pw = server.new_user("alice")
+    bob_jid, bob_pw = server.new_user("bob")
+    alice, bob = alice_jid.split("@")[0], bob_jid.split("@")[0]
+
+    ctl_ok(server, "add_rosteritem", alice, "localhost", bob, "localhost", "Bob", "Work", "to")
+    assert ctl_roster(server, alice_jid) == {bob_jid: ("Bob", "to", "none", "Work")}
+    assert ctl_roster(server, bob_jid) == {alice_jid: (alice, "from", "none", "")}
+    with server.raw_login(bob_jid, bob_pw, "phone") as b:
+        b.become_available()
+        with server.raw_login(alice_jid, alice_pw, "desk") as a:
+            a.become_available()
+            expect(a, is_presence(b.jid, ""), what="bob's presence (alice has 'to')")
+            assert not unexpected(b, is_presence(a.jid, "")), "bob has only 'from': alice's presence leaked"
+
+    # 'none' downgrades both sides; the contact keeps its own name
+    ctl_ok(server, "add_rosteritem", alice, "localhost", bob, "localhost", "Bob", "", "none")
+    assert ctl_roster(server, alice_jid)[bob_jid][:2] == ("Bob", "none")
+    assert ctl_roster(server, bob_jid)[alice_jid][:2] == (alice, "none")
+
+    # refused like a roster set, nothing written
+    carol_jid, _ = server.new_user("carol")
+    carol = carol_jid.split("@")[0]
+    for args, why in (((alice, "localhost", alice, "localhost", "me", "", "both"), "own JID"),
+                      ((alice, "localhost", carol, "localhost", "n" * 1100, "", "both"), "name too long"),
+                      ((alice, "localhost", carol, "localhost", "c", "g" * 1100, "both"), "group too long"),
+                      ((alice, "localhost", "ghost-nobody", "localhost", "g", "", "both"), "no such contact"),
+                      (("nobody-here", "localhost", carol, "localhost", "x", "", "none"), "no such owner"),
+                      ((alice, "elsewhere.example", carol, "localhost", "x", "", "none"), "foreign host")):
+        r = server.ctl("add_rosteritem", *args)
+        assert r.returncode != 0, (why, r.stdout, r.stderr)
+    assert sorted(ctl_roster(server, alice_jid)) == [bob_jid]
+    assert ctl_roster(server, carol_jid) == {}
+    # a remote contact: only the local side
+    ctl_ok(server, "add_rosteritem", carol, "localhost", "dan", "example.net", "Dan", "", "both")
+    assert ctl_roster(server, carol_jid) == {"dan@example.net": ("Dan", "both", "none", "")}
