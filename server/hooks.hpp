@@ -11,6 +11,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -150,6 +151,26 @@ struct AccountEvent {
     std::string username;
 };
 
+// A user's block list changed (XEP-0191 §3.3, §3.4), after the commit and
+// after the new list took effect: `jids` were blocked, or unblocked (for
+// "unblock all", every JID the list held).
+struct BlocklistChanged {
+    xmpp::Jid user;  // bare
+    std::vector<xmpp::Jid> jids;
+    bool blocked;
+};
+
+// Asks whether `contact` may see `user`'s presence: a subscription 'from'
+// or 'both' in the user's roster (RFC 6121 §4; XEP-0012 §4). The roster
+// module, which owns subscriptions, takes the query (Stop) and calls answer
+// exactly once, later, from a storage thread: true or false, or nullopt when
+// it could not tell (storage). If no handler takes it, no one is subscribed.
+struct SubscriptionQuery {
+    xmpp::Jid user;     // bare
+    xmpp::Jid contact;  // bare
+    std::function<void(std::optional<bool> subscribed)> answer;
+};
+
 struct Hooks {
     FoldHook<StanzaInbound> stanzaInbound{"stanza_inbound"};
     FoldHook<UserSent> userSent{"user_sent"};
@@ -164,6 +185,11 @@ struct Hooks {
     NotifyHook<PresenceChanged> presenceChanged{"presence_changed"};
     NotifyHook<AccountEvent> accountCreated{"account_created"};
     NotifyHook<AccountEvent> accountRemoved{"account_removed"};
+    // Observed by the roster, which owns presence subscriptions: a blocked
+    // subscriber gets the user's unavailable, an unblocked one the current
+    // presence.
+    NotifyHook<BlocklistChanged> blocklistChanged{"blocklist_changed"};
+    FoldHook<SubscriptionQuery> subscriptionQuery{"subscription_query"};
 };
 
 }  // namespace xmppd

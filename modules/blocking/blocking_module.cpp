@@ -57,6 +57,7 @@ StanzaError unavailableForNow() {
 
 struct BlockingModule::Impl : std::enable_shared_from_this<BlockingModule::Impl> {
     Router* router = nullptr;
+    Hooks* hooks = nullptr;
     storage::Pool* pool = nullptr;
     int64_t maxItems = 1000;
     std::unique_ptr<blocking::BlocklistCache> cache;
@@ -334,7 +335,18 @@ struct BlockingModule::Impl : std::enable_shared_from_this<BlockingModule::Impl>
         bool queued = pool->submit([self, user, bare, block, jids, r](storage::Connection& c) {
             blocking::ChangeResult result;
             std::vector<std::string> now;
+            std::vector<std::string> changed;  // what this change really blocks or unblocks
             try {
+                auto before = blocking::store::list(c, user.domain(), user.local());
+                Items held(before.begin(), before.end());
+                if (!block && jids.empty()) {
+                    changed = before;  // "unblock all"
+                }
+                for (const auto& jid : jids) {
+                    if (held.contains(jid) != block) {
+                        changed.push_back(jid);
+                    }
+                }
                 result = block ? blocking::store::block(c, user.domain(), user.local(), jids, self->maxItems)
                                : blocking::store::unblock(c, user.domain(), user.local(), jids);
                 if (result == blocking::ChangeResult::Done) {
@@ -357,6 +369,13 @@ struct BlockingModule::Impl : std::enable_shared_from_this<BlockingModule::Impl>
                 self->cache->replace(bare, std::make_shared<const Items>(now.begin(), now.end()));
                 r.result();
                 self->push(user.bare(), block, jids);
+                BlocklistChanged event{user.bare(), {}, block};
+                for (const auto& jid : changed) {
+                    if (auto parsed = Jid::parse(jid)) {
+                        event.jids.push_back(*parsed);
+                    }
+                }
+                self->hooks->blocklistChanged.run(event);
             }
             self->cache->finishChange(bare);
         });
@@ -397,6 +416,7 @@ std::vector<OptionSpec> BlockingModule::options() {
 
 Registrations BlockingModule::start(ModuleContext& ctx) {
     impl_->router = &ctx.router;
+    impl_->hooks = &ctx.hooks;
     impl_->pool = &ctx.storage;
     impl_->maxItems = ctx.options.integer("max_items");
     impl_->cache = std::make_unique<blocking::BlocklistCache>(

@@ -52,8 +52,9 @@ std::string truncateUtf8(std::string s, size_t max) {
 
 }  // namespace
 
-struct LastModule::Impl {
+struct LastModule::Impl : std::enable_shared_from_this<LastModule::Impl> {
     Router* router = nullptr;
+    Hooks* hooks = nullptr;
     storage::Pool* pool = nullptr;
     int64_t startedAt = 0;
     size_t maxStatusBytes = 1024;
@@ -121,6 +122,50 @@ struct LastModule::Impl {
             return;
         }
         Jid user = req.to.bare();
+        if (req.from.bare() == user) {
+            answerUser(user, r);
+            return;
+        }
+        // XEP-0012 §4 (RFC 6121 §4): a user's last activity is presence
+        // information, for the user and the contacts subscribed to it only.
+        auto self = shared_from_this();
+        SubscriptionQuery query{
+            user, req.from.bare(), [self, user, r](std::optional<bool> subscribed) {
+                if (!subscribed) {
+                    r.error(StanzaError(StanzaCondition::InternalServerError, xmpp::StanzaErrorType::Wait,
+                                        "subscriptions could not be read"));
+                } else if (*subscribed) {
+                    self->answerUser(user, r);
+                } else {
+                    self->refuse(user, r);
+                }
+            }};
+        if (hooks->subscriptionQuery.run(query) == Flow::Continue) {
+            refuse(user, r);  // no roster module: no subscriptions
+        }
+    }
+
+    // A requester without a subscription: <forbidden/>, unless the account
+    // does not exist (RFC 6121 §8.5.1: <service-unavailable/>, as before).
+    void refuse(const Jid& user, const IqResponder& r) {
+        bool queued = pool->submit([user, r](storage::Connection& c) {
+            last::Lookup found;
+            try {
+                found = last::store::get(c, user.domain(), user.local());
+            } catch (const storage::Error& e) {
+                spdlog::warn("last: reading {} failed: {}", user.bareStr(), e.what());
+                r.error(StanzaError(StanzaCondition::InternalServerError));
+                return;
+            }
+            r.error(StanzaError(found.account ? StanzaCondition::Forbidden
+                                              : StanzaCondition::ServiceUnavailable));
+        });
+        if (!queued) {
+            r.error(StanzaError(StanzaCondition::ResourceConstraint, "storage is busy"));
+        }
+    }
+
+    void answerUser(const Jid& user, const IqResponder& r) {
         if (anyAvailable(user)) {
             Element q = answer(0, "");
             r.result(&q);
@@ -162,6 +207,7 @@ std::vector<OptionSpec> LastModule::options() {
 
 Registrations LastModule::start(ModuleContext& ctx) {
     impl_->router = &ctx.router;
+    impl_->hooks = &ctx.hooks;
     impl_->pool = &ctx.storage;
     impl_->startedAt = ctx.server.startedAt;
     impl_->maxStatusBytes = static_cast<size_t>(ctx.options.integer("max_status_bytes"));

@@ -14,6 +14,8 @@ using roster::Item;
 using roster::SubType;
 using xmpp::Element;
 using xmpp::Jid;
+using xmpp::StanzaCondition;
+using xmpp::StanzaError;
 
 namespace {
 
@@ -29,6 +31,11 @@ Element presenceOf(std::string_view type, const Jid& from, const Jid& to) {
 bool isEmpty(const Item& i) {
     return !i.inRoster && i.state == roster::SubState{};
 }
+
+// Set while a stored subscription request is routed again at login: it
+// passes the inbound hooks (blocking may stop it) but is no new request for
+// the state machine.
+thread_local bool tlsReplayingRequest = false;
 
 }  // namespace
 
@@ -92,6 +99,9 @@ void RosterModule::Impl::onInbound(StanzaInbound& in, Flow& flow) {
     std::string_view type = e.attr("type");
     SubType subType;
     if (roster::parseSubType(type, subType)) {
+        if (tlsReplayingRequest) {
+            return;  // already stored: deliver it like any presence
+        }
         flow = Flow::Stop;
         inboundSubscription(in.from.bare(), in.to.bare(), subType, e);
     } else if (type == "probe") {
@@ -118,7 +128,14 @@ void RosterModule::Impl::outboundSubscription(const Jid& user, const Jid& contac
             if (show) {
                 item.state = outcome.next;
                 // §3.1.2: asking adds the contact; §3.1.5: so does approving.
-                if (type == SubType::Subscribe || (type == SubType::Subscribed && outcome.forward)) {
+                if (!item.inRoster &&
+                    (type == SubType::Subscribe || (type == SubType::Subscribed && outcome.forward))) {
+                    // The item limit holds here as for a roster set (§2.3.3).
+                    if (roster::store::countInRoster(c, bare.domain(), bare.local()) >= self->maxItems) {
+                        self->router->bounce(
+                            stanza, StanzaError(StanzaCondition::NotAcceptable, "the roster is full"));
+                        return;
+                    }
                     item.inRoster = true;
                 }
                 if (!item.state.pendingIn) {
@@ -165,6 +182,11 @@ void RosterModule::Impl::inboundSubscription(const Jid& contact, const Jid& user
         stanza.setAttr("to", user.str());
         try {
             storage::Transaction tx(c);
+            if (!roster::store::lockAccount(c, user.domain(), user.local())) {
+                // RFC 6121 §8.5.1: subscription stanzas for an account that
+                // does not exist are silently ignored; nothing is stored.
+                return;
+            }
             auto existing = roster::store::get(c, user.domain(), user.local(), contact.str());
             item = existing.value_or(Item{contact.str(), false, {}, {}, {}, {}});
             outcome = roster::inbound(item.state, type);
@@ -251,10 +273,9 @@ void RosterModule::Impl::onPresenceChanged(const PresenceChanged& p) {
         if (!initial) {
             return;
         }
-        auto session = weak.lock();
-        if (!session) {
-            return;
-        }
+        // What follows goes through the router, not straight to the session:
+        // the inbound hooks apply, so neither side's block list (XEP-0191
+        // §3.4) is bypassed at login.
         for (const auto& item : items) {
             // §4.3.2: probes of our subscriptions, answered from the session
             // table: each available resource's last presence, or the last
@@ -267,28 +288,96 @@ void RosterModule::Impl::onPresenceChanged(const PresenceChanged& p) {
                         Element copy = *r.presence;
                         copy.setAttr("from", contact->withResource(r.resource).str())
                             .setAttr("to", full.str());
-                        session->deliver(std::move(copy));
+                        self->router->route(std::move(copy));
                         any = true;
                     }
                 }
                 if (!any) {
-                    std::lock_guard lock(self->mutex);
-                    auto it = self->lastUnavailable.find(item.contact);
-                    if (it != self->lastUnavailable.end()) {
-                        Element copy = it->second;
-                        copy.setAttr("to", full.str());
-                        session->deliver(std::move(copy));
+                    std::optional<Element> last;
+                    {
+                        std::lock_guard lock(self->mutex);
+                        auto it = self->lastUnavailable.find(item.contact);
+                        if (it != self->lastUnavailable.end()) {
+                            last = it->second;
+                        }
+                    }
+                    if (last) {
+                        last->setAttr("to", full.str());
+                        self->router->route(std::move(*last));
                     }
                 }
             }
             // §3.1.3: requests that arrived while we were away.
             if (item.state.pendingIn && !item.pendingStanza.empty()) {
                 if (auto request = xmpp::parseStanza(item.pendingStanza)) {
-                    session->deliver(std::move(*request));
+                    request->setAttr("to", full.str());
+                    tlsReplayingRequest = true;
+                    self->router->route(std::move(*request));
+                    tlsReplayingRequest = false;
                 }
             }
         }
     });
+}
+
+void RosterModule::Impl::onBlocklistChanged(const BlocklistChanged& b) {
+    auto self = shared_from_this();
+    Jid user = b.user.bare();
+    std::vector<Jid> jids = b.jids;
+    bool blocked = b.blocked;
+    runSerial([self, user, jids, blocked](storage::Connection& c) {
+        std::vector<Item> items;
+        try {
+            items = roster::store::load(c, user.domain(), user.local());
+        } catch (const storage::Error& e) {
+            spdlog::warn("roster: presence for the block list change of {} not sent: {}", user.str(),
+                         e.what());
+            return;
+        }
+        for (const auto& jid : jids) {
+            for (const auto& item : items) {
+                auto contact = Jid::parse(item.contact);
+                if (!contact || !roster::hasFrom(item.state.sub)) {
+                    continue;
+                }
+                // XEP-0191 §3.3/§3.4: only a contact allowed to see our
+                // presence (subscription from/both) is told. An item blocks
+                // a JID, its bare JID's resources, or a whole domain.
+                bool covered = jid.local().empty()
+                                   ? jid.resource().empty() && contact->domain() == jid.domain()
+                                   : contact->bare() == jid.bare();
+                if (!covered) {
+                    continue;
+                }
+                Jid target = jid.local().empty() || jid.isBare() ? *contact : jid;
+                if (blocked) {
+                    self->sendUnavailableToBlocked(user, target);
+                } else {
+                    self->sendCurrentPresence(user, target, false);
+                }
+            }
+        }
+    });
+}
+
+void RosterModule::Impl::sendUnavailableToBlocked(const Jid& user, const Jid& target) {
+    for (auto& r : router->resources(user)) {
+        if (!r.available) {
+            continue;
+        }
+        Element p = presenceOf("unavailable", user.withResource(r.resource), target);
+        if (!router->isLocalHost(target.domain())) {
+            router->route(std::move(p));
+            continue;
+        }
+        // The one presence a blocked contact still gets: routing would stop
+        // it at the block it announces (the sender's own list).
+        for (auto& t : router->resources(target.bare())) {
+            if (t.available && (target.isBare() || t.resource == target.resource())) {
+                t.session->deliver(p);
+            }
+        }
+    }
 }
 
 }  // namespace xmppd::modules

@@ -43,6 +43,7 @@ struct RosterModule::Impl : std::enable_shared_from_this<RosterModule::Impl> {
     void handleRosterIq(const IqRequest& req, const IqResponder& r);
     void push(const xmpp::Jid& user, const roster::Item& item, int64_t version, bool removed);
     static xmpp::Element itemElement(const roster::Item& item, bool removed);
+    void answerSubscriptionQuery(const SubscriptionQuery& q);
 
     // presence.cpp
     void onUserSent(UserSent& s, Flow& flow);
@@ -53,8 +54,18 @@ struct RosterModule::Impl : std::enable_shared_from_this<RosterModule::Impl> {
     void inboundSubscription(const xmpp::Jid& contact, const xmpp::Jid& user, roster::SubType type,
                              xmpp::Element stanza);
     void sendCurrentPresence(const xmpp::Jid& user, const xmpp::Jid& contact, bool unavailable);
+    void onBlocklistChanged(const BlocklistChanged& b);
+    void sendUnavailableToBlocked(const xmpp::Jid& user, const xmpp::Jid& target);
     void deliverToAvailable(const xmpp::Jid& bare, const xmpp::Element& stanza);
 };
+
+constexpr std::string_view kRoster = "jabber:iq:roster";
+
+// Validates one <item/> of a roster set (RFC 6121 §2.3.2, §2.1.2); also
+// used for xmppctl add_rosteritem, so both paths accept the same items.
+std::optional<xmpp::StanzaError> parseRosterItem(const xmpp::Element& e, const xmpp::Jid& owner,
+                                                 size_t maxName, size_t maxGroups, roster::Item& out,
+                                                 bool& remove);
 
 // xmppctl get_roster, add_rosteritem, delete_rosteritem (roster_admin.cpp).
 void addRosterCommands(Registrations& regs, const std::shared_ptr<RosterModule::Impl>& impl);

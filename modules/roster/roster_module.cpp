@@ -13,8 +13,6 @@ using xmpp::StanzaError;
 
 namespace {
 
-constexpr std::string_view kRoster = "jabber:iq:roster";
-
 bool hasControlCharacters(std::string_view s) {
     for (unsigned char c : s) {
         if (c < 0x20) {
@@ -24,9 +22,11 @@ bool hasControlCharacters(std::string_view s) {
     return false;
 }
 
+}  // namespace
+
 // Validates one <item/> of a roster set (RFC 6121 §2.3.2, §2.1.2).
-std::optional<StanzaError> parseItem(const Element& e, const Jid& owner, size_t maxName, size_t maxGroups,
-                                     Item& out, bool& remove) {
+std::optional<StanzaError> parseRosterItem(const Element& e, const Jid& owner, size_t maxName,
+                                           size_t maxGroups, Item& out, bool& remove) {
     auto jid = Jid::parse(e.attr("jid"));
     if (!jid || !jid->isBare()) {
         return StanzaError(StanzaCondition::BadRequest, "the item needs a bare 'jid'");
@@ -65,8 +65,6 @@ std::optional<StanzaError> parseItem(const Element& e, const Jid& owner, size_t 
     }
     return std::nullopt;
 }
-
-}  // namespace
 
 Element RosterModule::Impl::itemElement(const Item& item, bool removed) {
     Element e("item", std::string(kRoster));
@@ -206,7 +204,7 @@ void RosterModule::Impl::handleRosterIq(const IqRequest& req, const IqResponder&
     }
     Item item;
     bool remove = false;
-    if (auto err = parseItem(*only, user, maxNameBytes, maxGroups, item, remove)) {
+    if (auto err = parseRosterItem(*only, user, maxNameBytes, maxGroups, item, remove)) {
         r.error(*err);
         return;
     }
@@ -270,6 +268,27 @@ void RosterModule::Impl::handleRosterIq(const IqRequest& req, const IqResponder&
     }
 }
 
+void RosterModule::Impl::answerSubscriptionQuery(const SubscriptionQuery& q) {
+    auto answer = q.answer;
+    Jid user = q.user.bare();
+    std::string contact = q.contact.bareStr();
+    // In the lane: the answer reflects every subscription change queued before.
+    bool queued = runSerial([user, contact, answer](storage::Connection& c) {
+        std::optional<Item> item;
+        try {
+            item = roster::store::get(c, user.domain(), user.local(), contact);
+        } catch (const storage::Error& e) {
+            spdlog::warn("roster: subscription of {} to {} not read: {}", contact, user.bareStr(), e.what());
+            answer(std::nullopt);
+            return;
+        }
+        answer(item && roster::hasFrom(item->state.sub));
+    });
+    if (!queued) {
+        answer(std::nullopt);
+    }
+}
+
 RosterModule::RosterModule() : impl_(std::make_shared<Impl>()) {}
 RosterModule::~RosterModule() = default;
 
@@ -312,6 +331,12 @@ Registrations RosterModule::start(ModuleContext& ctx) {
         -10);
     regs.onHook(ctx.hooks.presenceChanged, Band::Default, "roster",
                 [impl](const PresenceChanged& p) { impl->onPresenceChanged(p); });
+    regs.onHook(ctx.hooks.subscriptionQuery, Band::Default, "roster", [impl](SubscriptionQuery& q) {
+        impl->answerSubscriptionQuery(q);
+        return Flow::Stop;
+    });
+    regs.onHook(ctx.hooks.blocklistChanged, Band::Default, "roster",
+                [impl](const BlocklistChanged& b) { impl->onBlocklistChanged(b); });
     regs.onHook(ctx.hooks.sessionClosed, Band::Default, "roster", [impl](const SessionEvent& e) {
         std::lock_guard lock(impl->mutex);
         impl->interested.erase(e.jid.str());

@@ -74,6 +74,13 @@ std::span<const storage::Migration> migrations() {
     return kMigrations;
 }
 
+bool lockAccount(storage::Connection& c, const std::string& host, const std::string& user) {
+    auto r = c.dialect() == storage::Dialect::Postgres
+                 ? c.exec("SELECT 1 FROM accounts WHERE host = $1 AND username = $2 FOR UPDATE", {host, user})
+                 : c.exec("SELECT 1 FROM accounts WHERE host = $1 AND username = $2", {host, user});
+    return !r.rows.empty();
+}
+
 std::vector<Item> load(storage::Connection& c, const std::string& host, const std::string& user) {
     auto r = c.exec(std::string("SELECT ") + kColumns +
                         " FROM roster_items WHERE host = $1 AND username = $2 ORDER BY contact",

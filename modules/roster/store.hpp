@@ -25,6 +25,10 @@ struct Item {
 
 namespace store {
 std::span<const storage::Migration> migrations();
+// Whether the account exists; on PostgreSQL it also locks the account row
+// until the transaction ends, so a request is never stored for an account
+// removed meanwhile. Call inside the transaction of the change.
+bool lockAccount(storage::Connection& c, const std::string& host, const std::string& user);
 std::vector<Item> load(storage::Connection& c, const std::string& host, const std::string& user);
 std::optional<Item> get(storage::Connection& c, const std::string& host, const std::string& user,
                         const std::string& contact);

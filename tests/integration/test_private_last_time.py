@@ -26,6 +26,7 @@ SERVER_CONFIG = {
         "last": {},
         "time": {},
         "blocking": {},
+        "roster": {},
     }
 }
 
@@ -156,10 +157,19 @@ def last(c, to):
     return c.iq("get", to, "<query xmlns='%s'/>" % NS_LAST)
 
 
+def subscribe_to(server, user_jid, contact_jid, subs="from"):
+    """Puts contact in user's roster with SUBS (from: contact sees user's presence)."""
+    user, contact = user_jid.split("@")[0], contact_jid.split("@")[0]
+    r = server.ctl("add_rosteritem", user, "localhost", contact, "localhost", "", "", subs)
+    assert r.returncode == 0, (r.stdout, r.stderr)
+
+
 def test_last_activity(server):
     jid, pw = server.new_user("lastuser")
     asker_jid, asker_pw = server.new_user("asker")
     never_jid, _ = server.new_user("never")
+    subscribe_to(server, jid, asker_jid)
+    subscribe_to(server, never_jid, asker_jid)
     asker = server.raw_login(asker_jid, asker_pw)
     try:
         # the server: its uptime
@@ -201,6 +211,44 @@ def test_last_activity(server):
         assert query.text == "Gone fishing"
     finally:
         asker.close()
+
+
+def test_last_activity_only_for_the_user_and_its_subscribers(server):
+    """XEP-0012 §4: a user's last activity is presence information: the user
+    and contacts with a subscription 'from' or 'both' get it, anyone else
+    <forbidden/> (online or not), a missing account <service-unavailable/>."""
+    jid, pw = server.new_user("private")
+    stranger_jid, stranger_pw = server.new_user("stranger")
+    watched_jid, watched_pw = server.new_user("watched")  # private has 'to' on it only
+    friend_jid, friend_pw = server.new_user("friend")
+    subscribe_to(server, jid, watched_jid, "to")
+    subscribe_to(server, jid, friend_jid, "both")
+    user = server.raw_login(jid, pw, "phone")
+    try:
+        user.become_available()
+        for asker_jid, asker_pw, allowed in ((stranger_jid, stranger_pw, False),
+                                             (watched_jid, watched_pw, False),
+                                             (friend_jid, friend_pw, True)):
+            with server.raw_login(asker_jid, asker_pw) as asker:
+                answer = last(asker, jid)
+                if allowed:
+                    assert answer.get("type") == "result", to_string(answer)
+                    assert answer.find(q(NS_LAST, "query")).get("seconds") == "0", to_string(answer)
+                else:
+                    assert stanza_error(answer)[1] == "forbidden", (asker_jid, to_string(answer))
+                    assert answer.find(q(NS_LAST, "query")) is None or \
+                        answer.find(q(NS_LAST, "query")).get("seconds") is None, to_string(answer)
+        # the user itself, from another resource
+        with server.raw_login(jid, pw, "desk") as own:
+            assert last(own, jid).get("type") == "result"
+        with server.raw_login(stranger_jid, stranger_pw) as stranger:
+            assert stanza_error(last(stranger, "ghost@localhost"))[1] == "service-unavailable"
+    finally:
+        user.close()
+    # offline too: the stranger still gets nothing
+    wait_offline(server, jid)
+    with server.raw_login(stranger_jid, stranger_pw) as stranger:
+        assert stanza_error(last(stranger, jid))[1] == "forbidden"
 
 
 def test_last_activity_through_slixmpp(server):

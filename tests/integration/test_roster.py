@@ -708,3 +708,117 @@ def test_xmppctl_roster_commands(server):
     assert bob_jid not in ctl_roster(server, alice_jid)
     r = server.ctl("delete_rosteritem", alice, "localhost", bob, "localhost")
     assert r.returncode != 0, "deleting a missing item should fail: %s" % r.stdout
+
+
+def test_item_limit_holds_for_subscriptions_and_xmppctl(server):
+    """max_items is not only for roster sets (§2.3.3): an outbound subscribe
+    or an approval that would add a contact to a full roster is refused with
+    a presence error and changes nothing; xmppctl add_rosteritem refuses
+    too, for either side of a 'both'."""
+    jid, pw = server.new_user("full")
+    user = jid.split("@")[0]
+    contacts = [server.new_user("contact")[0] for _ in range(MAX_ITEMS)]
+    extra_jid, extra_pw = server.new_user("extra")
+    asker_jid, asker_pw = server.new_user("asker")
+    with server.raw_login(jid, pw, "desk") as c:
+        roster_get(c)
+        for contact in contacts:
+            assert roster_set(c, contact).get("type") == "result"
+        for contact in contacts:
+            expect(c, is_push(contact))
+        c.become_available()
+
+        # outbound subscribe to a new contact
+        with server.raw_login(extra_jid, extra_pw, "tab") as extra:
+            extra.become_available()
+            c.send("<presence to='%s' type='subscribe' id='s1'/>" % extra_jid)
+            err = expect(c, lambda e: e.get("id") == "s1" and e.get("type") == "error",
+                         what="error for the subscribe")
+            assert stanza_error(err)[1] == "not-acceptable", to_string(err)
+            assert error_text(err), to_string(err)
+            assert not unexpected(extra, is_presence(jid, "subscribe"))
+        # approving a stranger's request
+        with server.raw_login(asker_jid, asker_pw, "tab") as asker:
+            asker.send("<presence to='%s' type='subscribe'/>" % jid)
+            expect(c, is_presence(asker_jid, "subscribe"), what="the request")
+            c.send("<presence to='%s' type='subscribed' id='s2'/>" % asker_jid)
+            err = expect(c, lambda e: e.get("id") == "s2" and e.get("type") == "error",
+                         what="error for the approval")
+            assert stanza_error(err)[1] == "not-acceptable", to_string(err)
+            assert not unexpected(asker, is_presence(jid, "subscribed"))
+        assert sorted(items(roster_get(c))) == sorted(contacts)
+        assert not unexpected(c, is_push(), wait=0.3)
+
+    # xmppctl: the full roster as owner, and as the reverse side of 'both'
+    r = server.ctl("add_rosteritem", user, "localhost", extra_jid.split("@")[0], "localhost", "", "", "none")
+    assert r.returncode != 0 and "full" in r.stderr, (r.returncode, r.stdout, r.stderr)
+    r = server.ctl("add_rosteritem", extra_jid.split("@")[0], "localhost", user, "localhost", "", "", "both")
+    assert r.returncode != 0 and "full" in r.stderr, (r.returncode, r.stdout, r.stderr)
+    assert ctl_roster(server, extra_jid) == {}, "nothing half-written on the other side"
+    # an existing item is still updated at the limit
+    ctl_ok(server, "add_rosteritem", user, "localhost", contacts[0].split("@")[0], "localhost", "Renamed", "", "none")
+    assert sorted(ctl_roster(server, jid)) == sorted(contacts)
+    assert ctl_roster(server, jid)[contacts[0]][0] == "Renamed"
+
+
+def test_subscription_request_to_missing_account_is_not_stored(server):
+    """RFC 6121 §8.5.1: a subscription stanza for a local account that does
+    not exist is silently ignored: nothing is kept, so an account created
+    later under that name gets no request from before it existed."""
+    jid, pw = server.new_user("asker")
+    ghost = "ghost%d" % int(time.monotonic() * 1000)
+    ghost_jid = "%s@localhost" % ghost
+    with server.raw_login(jid, pw, "desk") as c:
+        c.become_available()
+        c.send("<presence to='%s' type='subscribe' id='g1'/>" % ghost_jid)
+        # ignored: no error comes back either
+        assert not unexpected(c, lambda e: e.get("id") == "g1" and e.get("type") == "error", wait=0.8)
+        assert c.iq("get", "localhost", "<ping xmlns='urn:xmpp:ping'/>").get("type") == "result"
+    ctl_ok(server, "register", ghost, "localhost", "pw-ghost-secret")
+    with server.raw_login(ghost_jid, "pw-ghost-secret", "new") as g:
+        g.send_presence()
+        got = unexpected(g, is_presence(jid, "subscribe"), wait=1.0)
+        assert not got, "a request stored for an account that did not exist: %s" % got
+        assert items(roster_get(g)) == {}
+
+
+def test_xmppctl_add_rosteritem_mirrors_and_validates(server):
+    """add_rosteritem as ejabberdctl: a local contact's roster gets the
+    mirrored subscription (to <-> from) in the same transaction, so presence
+    really flows; input is checked as for a roster set, and a refused side
+    leaves nothing written on either."""
+    alice_jid, alice_pw = server.new_user("alice")
+    bob_jid, bob_pw = server.new_user("bob")
+    alice, bob = alice_jid.split("@")[0], bob_jid.split("@")[0]
+
+    ctl_ok(server, "add_rosteritem", alice, "localhost", bob, "localhost", "Bob", "Work", "to")
+    assert ctl_roster(server, alice_jid) == {bob_jid: ("Bob", "to", "none", "Work")}
+    assert ctl_roster(server, bob_jid) == {alice_jid: (alice, "from", "none", "")}
+    with server.raw_login(bob_jid, bob_pw, "phone") as b:
+        b.become_available()
+        with server.raw_login(alice_jid, alice_pw, "desk") as a:
+            a.become_available()
+            expect(a, is_presence(b.jid, ""), what="bob's presence (alice has 'to')")
+            assert not unexpected(b, is_presence(a.jid, "")), "bob has only 'from': alice's presence leaked"
+
+    # 'none' downgrades both sides; the contact keeps its own name
+    ctl_ok(server, "add_rosteritem", alice, "localhost", bob, "localhost", "Bob", "", "none")
+    assert ctl_roster(server, alice_jid)[bob_jid][:2] == ("Bob", "none")
+    assert ctl_roster(server, bob_jid)[alice_jid][:2] == (alice, "none")
+
+    # refused like a roster set, nothing written
+    carol_jid, _ = server.new_user("carol")
+    carol = carol_jid.split("@")[0]
+    for args, why in (((alice, "localhost", alice, "localhost", "me", "", "both"), "own JID"),
+                      ((alice, "localhost", carol, "localhost", "n" * 1100, "", "both"), "name too long"),
+                      ((alice, "localhost", carol, "localhost", "c", "g" * 1100, "both"), "group too long"),
+                      ((alice, "localhost", "ghost-nobody", "localhost", "g", "", "both"), "no such contact"),
+                      (("nobody-here", "localhost", carol, "localhost", "x", "", "none"), "no such owner"),
+                      ((alice, "elsewhere.example", carol, "localhost", "x", "", "none"), "foreign host")):
+        r = server.ctl("add_rosteritem", *args)
+        assert r.returncode != 0, (why, r.stdout, r.stderr)
+    assert sorted(ctl_roster(server, alice_jid)) == [bob_jid]
+    assert ctl_roster(server, carol_jid) == {}
+    # a remote contact: only the local side
+    ctl_ok(server, "add_rosteritem", carol, "localhost", "dan", "example.net", "Dan", "", "both")
+    assert ctl_roster(server, carol_jid) == {"dan@example.net": ("Dan", "both", "none", "")}

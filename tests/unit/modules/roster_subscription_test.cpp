@@ -5,6 +5,7 @@
 
 #include <sstream>
 
+#include "im_test_accounts.hpp"
 #include "modules/roster/store.hpp"
 #include "storage/migrations.hpp"
 #include "tests/unit/storage/test_db.hpp"
@@ -201,4 +202,18 @@ STORAGE_TEST_CASE("roster items, groups and versions round-trip", "[roster]") {
     store::removeUser(*conn, "example.com", "user");
     CHECK(store::load(*conn, "example.com", "user").empty());
     CHECK(store::version(*conn, "example.com", "user") == 0);
+}
+
+STORAGE_TEST_CASE("lockAccount tells existing accounts from missing ones (RFC 6121 8.5.1)", "[roster]") {
+    storage::test::TestDb db(TestType::dialect);
+    if (!db.available()) {
+        return;
+    }
+    auto testling = xmppd::test::migratedWith(db, store::migrations());
+    xmppd::test::createAccount(*testling, "example.com", "user");
+    storage::Transaction tx(*testling);
+    CHECK(store::lockAccount(*testling, "example.com", "user"));
+    CHECK_FALSE(store::lockAccount(*testling, "example.com", "ghost"));
+    CHECK_FALSE(store::lockAccount(*testling, "other.example", "user"));
+    tx.commit();
 }
