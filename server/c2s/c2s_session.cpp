@@ -829,7 +829,12 @@ void C2sSession::deliverTracked(Element stanza, std::function<void(bool)> done) 
             return;
         case State::Transferred:
             if (auto next = successor_.lock()) {
-                next->deliverTracked(std::move(stanza), std::move(done));
+                // Always through the successor's queue: its smInstall() was
+                // posted there before, so the stanza finds it installed even
+                // when both sessions share this worker.
+                next->worker().post([next, s = std::move(stanza), done = std::move(done)]() mutable {
+                    next->deliverTracked(std::move(s), std::move(done));
+                });
                 return;
             }
             [[fallthrough]];

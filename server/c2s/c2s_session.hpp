@@ -69,6 +69,7 @@ class C2sSession final : public Session, public TransportHandler, public xmpp::S
         int priority = 0;
         std::shared_ptr<const xmpp::Element> presence;
         std::string id;
+        uint64_t previousId = 0;  // the old session's id()
         uint32_t inHandled = 0;
         uint32_t outAcked = 0;
         std::deque<std::pair<xmpp::Element, std::function<void(bool)>>> unacked;

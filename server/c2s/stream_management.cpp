@@ -217,6 +217,7 @@ std::optional<C2sSession::SmTransfer> C2sSession::smTakeOver(uint32_t h,
     t.priority = priority_;
     t.presence = lastPresence_;
     t.id = smId_;
+    t.previousId = id_;
     t.inHandled = smHandledCount();
     t.outAcked = outAcked_;
     t.unacked = std::move(unacked_);
@@ -268,28 +269,37 @@ void C2sSession::smResume(const Element& e) {
 }
 
 void C2sSession::smInstall(SmTransfer t) {
-    if (state_ != State::BindPending) {
-        // We died while waiting: hand the queue on as a normal failure.
-        jid_ = t.jid;
-        unacked_ = std::move(t.unacked);
-        smFailUnacked();
-        return;
-    }
+    // We may have died while waiting: the old session is gone all the same,
+    // so take its state and end it here as if its connection dropped now
+    // (unbind, unacknowledged stanzas to delivery_failed, unavailable,
+    // session_closed) rather than leave it bound with nobody behind it.
+    bool alive = state_ == State::BindPending;
     jid_ = t.jid;
     available_ = t.available;
     everAvailable_ = t.available;
     priority_ = t.priority;
     lastPresence_ = t.presence;
     smEnabled_ = true;
-    smResumable_ = true;
-    smId_ = t.id;
+    smResumable_ = alive;
+    smId_ = alive ? t.id : std::string();
     inReceived_ = t.inHandled;
     outAcked_ = t.outAcked;
     auto self = std::static_pointer_cast<C2sSession>(shared_from_this());
-    service_.smRegister(smId_, self);
+    if (alive) {
+        service_.smRegister(smId_, self);
+    }
+    // Before the router points at us: a module that follows the session by
+    // id (offline delivery) must know the successor before it can see it.
+    service_.hooks().sessionResumed.run(SessionResumed{this, t.previousId, jid_});
     service_.router().bind(jid_, self);  // replaces the old session's entry
     service_.router().setPresence(jid_, available_, priority_);
     service_.router().setLastPresence(jid_, lastPresence_);
+    if (!alive) {
+        unacked_ = std::move(t.unacked);
+        state_ = State::Hibernating;  // nothing to write to; cleanup() does the rest
+        cleanup();
+        return;
+    }
     state_ = State::Bound;
     sendRaw("<resumed xmlns='urn:xmpp:sm:3' h='" + std::to_string(static_cast<uint32_t>(inReceived_)) +
             "' previd='" + smId_ + "'/>");

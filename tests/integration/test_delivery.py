@@ -320,6 +320,68 @@ def test_not_resumed_in_time_goes_to_offline_storage(fresh_server):
         peer.close()
 
 
+def answer_acks(c, base, mark, count, start, timeout=20.0):
+    """Read on a resumed stream until `count` messages arrived after
+    c.received[start], answering <r/> with base + stanzas since `mark`."""
+    deadline = time.monotonic() + timeout
+    while len(messages_after(c, start)) < count and time.monotonic() < deadline:
+        elem = c.recv(max(0.0, deadline - time.monotonic()))
+        if elem is not None and elem.tag == sm("r"):
+            since = sum(1 for e in c.received[mark:] if is_stanza(e))
+            c.send("<a xmlns='%s' h='%d'/>" % (NS_SM, (base + since) % 2**32))
+        if c.eof or c.stream_ended:
+            break
+    return messages_after(c, start)
+
+
+def test_offline_backlog_continues_after_resumption(fresh_server):
+    """A backlog over one delivery chunk (100): the connection drops while
+    the second chunk is on its way and the session is resumed. The rest of
+    the backlog follows on the resumed stream (the delivery chain follows
+    the session, it does not stall until the next login), and a presence
+    update on the resumed stream fetches nothing again: all 250 arrive
+    exactly once and in order, then the offline store is empty."""
+    srv = fresh_server
+    n = 250
+    alice_jid, alice_pw = srv.new_user("alice")
+    bob_jid, bob_pw = srv.new_user("bob")
+    with srv.raw_login(alice_jid, alice_pw, "desk") as alice:
+        alice.send("".join("<message to='%s' id='o%03d' type='chat'><body>backlog %03d</body></message>"
+                           % (bob_jid, i, i) for i in range(n)))
+        assert wait_offline_count(srv, bob_jid, n, timeout=20) == n
+        assert not errors_in(alice), errors_in(alice)
+
+    bob = srv.raw_login(bob_jid, bob_pw, "phone")
+    try:
+        previd = enable_sm(bob, resume=True).get("id")
+        bob.become_available()
+        # the first chunk is acked on the server's <r/>, the second is coming
+        wait_messages(bob, 130, timeout=20, answer_r=True)
+        h = sm_received(bob)
+        before = [body(m) for m in messages_after(bob)]
+        assert 130 <= len(before) < n, len(before)
+        bob.close()  # TCP drop in the middle of the second chunk
+
+        bob, answer = resume(srv, bob_jid, bob_pw, previd, h)
+        assert answer.tag == sm("resumed"), to_string(answer)
+        mark = bob.received.index(answer) + 1
+        # An update of the resumed session's presence is not an initial one.
+        bob.send("<presence><show>away</show></presence>")
+        answer_acks(bob, h, mark, n - len(before), mark)
+        bob.collect(1.5)  # anything more would be a duplicate
+        after = [body(m) for m in messages_after(bob, mark)]
+        got = before + after
+        expected = ["backlog %03d" % i for i in range(n)]
+        assert got == expected, "%d messages (%d before the drop), first differences: %s" % (
+            len(got), len(before), [(i, b) for i, b in enumerate(got) if i >= n or b != expected[i]][:5])
+        since = sum(1 for e in bob.received[mark:] if is_stanza(e))
+        bob.send("<a xmlns='%s' h='%d'/>" % (NS_SM, h + since))
+        assert wait_offline_count(srv, bob_jid, 0) == 0, "acknowledged messages still stored"
+        logout(bob)
+    finally:
+        bob.close()
+
+
 # ------------------------------------------------ 3./4. receipts and markers
 
 
