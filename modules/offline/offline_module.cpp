@@ -85,6 +85,7 @@ struct OfflineModule::Impl : std::enable_shared_from_this<OfflineModule::Impl> {
         uint64_t previous = 0;  // the session it resumed, until the router points at the new one
         uint64_t chain = 0;     // 0: initial presence had a negative priority, nothing fetched yet
         bool active = false;    // a chunk is being fetched or waits for the client's acks
+        bool recheck = false;   // a commit came in while active: fetch once more at the end
         int64_t cursor = 0;     // highest id handed over (kept ones are not handed over again)
     };
     std::unordered_map<std::string, Flush> flushed;
@@ -148,6 +149,19 @@ struct OfflineModule::Impl : std::enable_shared_from_this<OfflineModule::Impl> {
                                                      "the recipient's offline storage is full"));
             }
             p.handled.reset();  // durable (or answered): the sender may now be acked
+        }
+        // A recipient whose initial presence fetched before this commit would
+        // otherwise find these messages only at its next login.
+        std::set<std::pair<std::string, std::string>> recipients;
+        for (size_t i = 0; ok && i < batch.size(); ++i) {
+            if (results[i] == offline::AppendResult::Stored) {
+                recipients.emplace(batch[i].user, batch[i].host);
+            }
+        }
+        for (auto& [user, host] : recipients) {
+            if (auto bare = xmpp::Jid::fromParts(user, host, "")) {
+                kickChains(*bare);
+            }
         }
         std::lock_guard lock(mutex);
         if (!pending.empty()) {
@@ -248,15 +262,54 @@ struct OfflineModule::Impl : std::enable_shared_from_this<OfflineModule::Impl> {
         return nullptr;
     }
 
-    // The chain has nothing more in hand.
-    void chainDone(const xmpp::Jid& jid, uint64_t chain, int64_t cursor, bool /*stopped*/) {
-        std::lock_guard lock(mutex);
-        auto it = flushed.find(jid.str());
-        if (it == flushed.end() || it->second.chain != chain) {
-            return;
+    // The chain has nothing more in hand. A commit that came in meanwhile
+    // (recheck) may have stored something the last fetch did not see.
+    void chainDone(const xmpp::Jid& jid, uint64_t chain, int64_t cursor, bool stopped) {
+        {
+            std::lock_guard lock(mutex);
+            auto it = flushed.find(jid.str());
+            if (it == flushed.end() || it->second.chain != chain) {
+                return;
+            }
+            Flush& f = it->second;
+            f.cursor = std::max(f.cursor, cursor);
+            if (stopped || !f.recheck) {
+                f.active = false;
+                f.recheck = false;
+                return;
+            }
+            f.recheck = false;
         }
-        it->second.cursor = std::max(it->second.cursor, cursor);
-        it->second.active = false;
+        deliverChunk(jid, chain, cursor);
+    }
+
+    // After a commit: the recipient may have become available, and been
+    // given its stored messages, while the message waited for its batch.
+    // Its chain fetches again (from its cursor, so nothing comes twice).
+    void kickChains(const xmpp::Jid& bare) {
+        std::vector<std::pair<xmpp::Jid, std::pair<uint64_t, int64_t>>> start;
+        for (auto& r : router->resources(bare)) {
+            if (!r.available || r.priority < 0) {
+                continue;
+            }
+            xmpp::Jid full = bare.withResource(r.resource);
+            std::lock_guard lock(mutex);
+            auto it = flushed.find(full.str());
+            if (it == flushed.end() || it->second.chain == 0 ||
+                (r.session->id() != it->second.session && r.session->id() != it->second.previous)) {
+                continue;
+            }
+            Flush& f = it->second;
+            if (f.active) {
+                f.recheck = true;
+            } else {
+                f.active = true;
+                start.push_back({full, {f.chain, f.cursor}});
+            }
+        }
+        for (auto& [full, state] : start) {
+            deliverChunk(full, state.first, state.second);
+        }
     }
 
     // Hands stored messages over a chunk at a time, the next chunk once the

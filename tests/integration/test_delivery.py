@@ -382,6 +382,39 @@ def test_offline_backlog_continues_after_resumption(fresh_server):
         bob.close()
 
 
+@pytest.mark.server_config({"modules": {"offline": {"max_messages": 1000, "batch_size": 1}}})
+def test_message_committed_after_the_initial_fetch_is_delivered(fresh_server):
+    """Group commit vs. initial presence: with one message per transaction
+    the store is still being written when bob sends initial presence, so
+    his fetch misses the later commits; each commit must reach his session
+    anyway (not wait in the store for the next login). The interleaving is
+    not forced, so this exercises the race most runs and asserts the
+    outcome every run: every message once, nothing left stored."""
+    srv = fresh_server
+    n = 400
+    alice_jid, alice_pw = srv.new_user("alice")
+    bob_jid, bob_pw = srv.new_user("bob")
+    bob = srv.raw_login(bob_jid, bob_pw, "phone")
+    with srv.raw_login(alice_jid, alice_pw, "desk") as alice:
+        alice.send("".join("<message to='%s' id='g%03d' type='chat'><body>commit %03d</body></message>"
+                           % (bob_jid, i, i) for i in range(n)))
+        deadline = time.monotonic() + 10
+        while ctl_offline_count(srv, bob_jid) == 0 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        try:
+            bob.become_available()  # while later batches are still being committed
+            got = wait_messages(bob, n, timeout=30)
+            bob.collect(1.0)
+            bodies = [body(m) for m in messages_after(bob)]
+            dups = sorted(b for b in set(bodies) if bodies.count(b) > 1)
+            assert not dups, "delivered twice: %s" % dups[:5]
+            assert sorted(bodies) == ["commit %03d" % i for i in range(n)], len(got)
+            assert wait_offline_count(srv, bob_jid, 0) == 0, "delivered messages still stored"
+            assert not errors_in(alice), errors_in(alice)
+        finally:
+            bob.close()
+
+
 # ------------------------------------------------ 3./4. receipts and markers
 
 
