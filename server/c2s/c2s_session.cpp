@@ -841,7 +841,7 @@ void C2sSession::deliverTracked(Element stanza, std::function<void(bool)> done) 
         default:
             if (done) {
                 done(false);
-            } else if (stanza.name() == "message") {
+            } else if (stanza.name() == "message" && !redeliverToOtherResources(stanza)) {
                 service_.router().deliveryFailed(stanza, jid_, FailureReason::SessionClosed);
             }
     }

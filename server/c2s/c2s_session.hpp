@@ -118,6 +118,7 @@ class C2sSession final : public Session, public TransportHandler, public xmpp::S
     HandledToken smHandledToken();
     void smMarkHandled(uint64_t seq);
     void smFailUnacked();
+    bool redeliverToOtherResources(xmpp::Element& stanza);
     bool smHibernate();
     std::optional<SmTransfer> smTakeOver(uint32_t h, const std::shared_ptr<C2sSession>& successor);
     void smInstall(SmTransfer state);

@@ -2,6 +2,7 @@
 // unacknowledged queue, hibernation and resumption. Part of C2sSession.
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <chrono>
 #include <ctime>
 
@@ -15,6 +16,7 @@
 namespace xmppd {
 
 using xmpp::Element;
+using xmpp::Jid;
 using xmpp::StreamCondition;
 using xmpp::StreamError;
 
@@ -179,9 +181,44 @@ void C2sSession::smFailUnacked() {
             done(false);  // its owner (e.g. offline storage) still has it
         } else if (stanza.name() == "message") {
             stampDelay(stanza, host_);
-            service_.router().deliveryFailed(stanza, jid_, FailureReason::SessionClosed);
+            if (!redeliverToOtherResources(stanza)) {
+                service_.router().deliveryFailed(stanza, jid_, FailureReason::SessionClosed);
+            }
         }
     }
+}
+
+bool C2sSession::redeliverToOtherResources(Element& stanza) {
+    std::string_view type = stanza.attr("type");
+    if (!(type.empty() || type == "normal" || type == "chat")) {
+        return false;  // headline, groupchat, error: what delivery_failed does with them today
+    }
+    int best = -1;
+    auto all = service_.router().resources(jid_.bare());
+    for (auto& r : all) {
+        if (r.session.get() != this && r.available && r.priority >= 0) {
+            best = std::max(best, r.priority);
+        }
+    }
+    if (best < 0) {
+        return false;  // no other available resource: offline storage
+    }
+    // RFC 6121 §8.5.2.1.1: a message to the bare JID went to every resource
+    // of the highest priority. A resource at least as high as this one had
+    // its own copy; another would be a duplicate.
+    auto to = Jid::parse(stanza.attr("to"));
+    if (to && to->isBare() && available_ && best >= priority_) {
+        return true;
+    }
+    // §8.5.3.2.1: to a full JID without a session (now ours), a normal or
+    // chat message is treated as sent to the bare JID: the highest-priority
+    // available resources.
+    for (auto& r : all) {
+        if (r.session.get() != this && r.available && r.priority == best) {
+            r.session->deliver(stanza);
+        }
+    }
+    return true;
 }
 
 bool C2sSession::smHibernate() {

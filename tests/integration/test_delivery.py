@@ -415,6 +415,53 @@ def test_message_committed_after_the_initial_fetch_is_delivered(fresh_server):
             bob.close()
 
 
+def test_unacked_of_a_dead_session_go_to_the_other_resources(fresh_server):
+    """A session dies (no resumption) with messages it never acknowledged:
+    they go to the user's other available resource (RFC 6121 §8.5.3.2.1,
+    §8.5.2.1.1), not to offline storage; one the other resource already
+    had (to the bare JID at equal priority) is not sent a second time."""
+    srv = fresh_server
+    alice_jid, alice_pw = srv.new_user("alice")
+    bob_jid, bob_pw = srv.new_user("bob")
+    with srv.raw_login(alice_jid, alice_pw, "desk") as alice, \
+            srv.raw_login(bob_jid, bob_pw, "laptop") as laptop:
+        laptop.become_available()
+        phone = srv.raw_login(bob_jid, bob_pw, "phone")
+        enable_sm(phone)
+        phone.become_available()
+        laptop.collect(0.3)
+        start = len(laptop.received)
+        alice.send("<message to='%s' id='full1' type='chat'><body>to the phone</body></message>" % phone.jid)
+        alice.send("<message to='%s' id='bare1' type='chat'><body>to bob</body></message>" % bob_jid)
+        got = wait_messages(phone, 2, start=phone.sm_mark)
+        assert [m.get("id") for m in got] == ["full1", "bare1"]
+        assert [m.get("id") for m in wait_messages(laptop, 1, start=start)] == ["bare1"]
+        phone.close()  # never acknowledged either
+        laptop.collect(1.5)
+        got = messages_after(laptop, start)
+        assert [m.get("id") for m in got] == ["bare1", "full1"], [to_string(m) for m in got]
+        assert body(got[1]) == "to the phone" and got[1].get("from") == alice.jid
+        assert got[1].find(q(NS_DELAY, "delay")) is not None, to_string(got[1])
+        assert ctl_offline_count(srv, bob_jid) == 0, "stored although bob's laptop is online"
+        assert not errors_in(alice), errors_in(alice)
+
+        # phone above laptop: a bare-JID message went to the phone only, so
+        # the laptop gets it when the phone dies without acknowledging it
+        phone = srv.raw_login(bob_jid, bob_pw, "phone")
+        enable_sm(phone)
+        phone.become_available(priority=5)
+        laptop.collect(0.3)
+        start = len(laptop.received)
+        alice.send("<message to='%s' id='bare2' type='chat'><body>to bob again</body></message>" % bob_jid)
+        assert [m.get("id") for m in wait_messages(phone, 1, start=phone.sm_mark)] == ["bare2"]
+        phone.close()
+        got = wait_messages(laptop, 1, start=start, timeout=5)
+        laptop.collect(0.5)
+        assert [m.get("id") for m in messages_after(laptop, start)] == ["bare2"]
+        assert ctl_offline_count(srv, bob_jid) == 0
+        assert not errors_in(alice), errors_in(alice)
+
+
 # ------------------------------------------------ 3./4. receipts and markers
 
 
