@@ -893,7 +893,7 @@ void C2sSession::write(Element stanza, std::function<void(bool)> done) {
         send(stanza);
     }
     if (smEnabled_) {
-        unacked_.emplace_back(std::move(stanza), std::move(done));
+        unacked_.push_back(Unacked{std::move(stanza), std::move(done), std::time(nullptr)});
         if (unacked_.size() > service_.config().streamManagement.maxQueue) {
             spdlog::warn("c2s:{} {} never acknowledges: {} stanzas unacknowledged", id_, jid_.str(),
                          unacked_.size());

@@ -52,13 +52,12 @@ std::optional<uint32_t> parseH(std::string_view text) {
 }
 
 // XEP-0203 delay, so a client shows when an undelivered message was sent.
-void stampDelay(Element& stanza, const std::string& from) {
+void stampDelay(Element& stanza, const std::string& from, std::time_t received) {
     if (stanza.findChild("delay", "urn:xmpp:delay")) {
         return;
     }
-    std::time_t now = std::time(nullptr);
     std::tm tm{};
-    gmtime_r(&now, &tm);
+    gmtime_r(&received, &tm);
     char stamp[32];
     std::strftime(stamp, sizeof stamp, "%Y-%m-%dT%H:%M:%SZ", &tm);
     stanza.addChild("delay", "urn:xmpp:delay").setAttr("from", from).setAttr("stamp", stamp);
@@ -157,8 +156,8 @@ void C2sSession::smAck(const Element& e) {
     for (uint32_t i = 0; i < newlyAcked; ++i) {
         auto entry = std::move(unacked_.front());
         unacked_.pop_front();
-        if (entry.second) {
-            entry.second(true);
+        if (entry.done) {
+            entry.done(true);
         }
     }
     // What was sent while our request was in flight needs a request of its own.
@@ -176,11 +175,12 @@ void C2sSession::smRequestAck() {
 void C2sSession::smFailUnacked() {
     auto queue = std::move(unacked_);
     unacked_.clear();
-    for (auto& [stanza, done] : queue) {
+    for (auto& [stanza, done, queuedAt] : queue) {
         if (done) {
             done(false);  // its owner (e.g. offline storage) still has it
         } else if (stanza.name() == "message") {
-            stampDelay(stanza, host_);
+            // XEP-0203 §4: when the server received it, not when the session died.
+            stampDelay(stanza, host_, queuedAt);
             if (!redeliverToOtherResources(stanza)) {
                 service_.router().deliveryFailed(stanza, jid_, FailureReason::SessionClosed);
             }
@@ -242,8 +242,8 @@ std::optional<C2sSession::SmTransfer> C2sSession::smTakeOver(uint32_t h,
         return std::nullopt;
     }
     for (uint32_t i = 0; i < acked; ++i) {
-        if (unacked_.front().second) {
-            unacked_.front().second(true);
+        if (unacked_.front().done) {
+            unacked_.front().done(true);
         }
         unacked_.pop_front();
     }
@@ -262,7 +262,7 @@ std::optional<C2sSession::SmTransfer> C2sSession::smTakeOver(uint32_t h,
     // Presence held for an inactive client (XEP-0352) was never sent: the
     // new connection gets it like the unacknowledged rest.
     for (auto& p : heldPresence_) {
-        t.unacked.emplace_back(std::move(p), nullptr);
+        t.unacked.push_back(Unacked{std::move(p), nullptr, std::time(nullptr)});
     }
     heldPresence_.clear();
     bool connected = state_ == State::Bound;
@@ -342,9 +342,9 @@ void C2sSession::smInstall(SmTransfer t) {
             "' previd='" + smId_ + "'/>");
     spdlog::info("c2s:{} resumed {} with {} unacknowledged stanzas", id_, jid_.str(), t.unacked.size());
     // §5: resend everything the client has not acknowledged, in order.
-    for (auto& [stanza, done] : t.unacked) {
-        send(stanza);
-        unacked_.emplace_back(std::move(stanza), std::move(done));
+    for (auto& entry : t.unacked) {
+        send(entry.stanza);
+        unacked_.push_back(std::move(entry));
     }
     if (!unacked_.empty()) {
         smRequestAck();

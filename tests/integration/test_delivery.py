@@ -462,6 +462,36 @@ def test_unacked_of_a_dead_session_go_to_the_other_resources(fresh_server):
         assert not errors_in(alice), errors_in(alice)
 
 
+@pytest.mark.server_config({"stream_management": {"resume_timeout": 4}})
+def test_unacked_to_offline_are_stamped_with_the_receive_time(fresh_server):
+    """XEP-0203: a message that waited in a dead session's unacknowledged
+    queue is stored with the time the server received it, not the time the
+    session died (here 4 s later, after resume_timeout)."""
+    srv = fresh_server
+    alice_jid, alice_pw = srv.new_user("alice")
+    bob_jid, bob_pw = srv.new_user("bob")
+    with srv.raw_login(alice_jid, alice_pw, "desk") as alice:
+        bob = srv.raw_login(bob_jid, bob_pw, "phone")
+        try:
+            enable_sm(bob, resume=True)
+            bob.become_available()
+            sent_at = datetime.now(timezone.utc).replace(microsecond=0)
+            alice.send("<message to='%s' id='st1' type='chat'><body>stamp me</body></message>" % bob_jid)
+            wait_messages(bob, 1, start=bob.sm_mark)
+        finally:
+            bob.close()  # never acknowledged; hibernates for 4 s, then goes to offline storage
+        assert wait_offline_count(srv, bob_jid, 1, timeout=10) == 1
+    with srv.raw_login(bob_jid, bob_pw, "phone") as bob:
+        bob.become_available()
+        got = wait_messages(bob, 1)[0]
+        assert got.get("id") == "st1"
+        delay = got.find(q(NS_DELAY, "delay"))
+        assert delay is not None, to_string(got)
+        stamp = datetime.strptime(delay.get("stamp")[:19], "%Y-%m-%dT%H:%M:%S").replace(tzinfo=timezone.utc)
+        assert sent_at - timedelta(seconds=1) <= stamp <= sent_at + timedelta(seconds=1), (
+            "stamp %s, sent at %s" % (delay.get("stamp"), sent_at.isoformat()))
+
+
 # ------------------------------------------------ 3./4. receipts and markers
 
 
