@@ -307,6 +307,12 @@ void C2sSession::closeStream() {
         service_.router().unbind(jid_, this);
     }
     state_ = State::Closing;
+    // Acks no longer count from here on (onData ignores a closing stream),
+    // so what is unacknowledged goes now, ahead of the stanzas that still
+    // reach this session: they follow it to offline storage in order.
+    if (!jid_.empty()) {
+        smFailUnacked();
+    }
     transport_->close();
 }
 

@@ -17,7 +17,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from harness import run, slix_client
-from rawxmpp import NS_CLIENT, NS_SASL, NS_STANZA_ERRORS, q, stanza_error, to_string
+from rawxmpp import NS_CLIENT, NS_SASL, NS_STANZA_ERRORS, assert_closed_with, q, stanza_error, to_string
 
 RESUME_TIMEOUT = 2
 SERVER_CONFIG = {
@@ -490,6 +490,36 @@ def test_unacked_to_offline_are_stamped_with_the_receive_time(fresh_server):
         stamp = datetime.strptime(delay.get("stamp")[:19], "%Y-%m-%dT%H:%M:%S").replace(tzinfo=timezone.utc)
         assert sent_at - timedelta(seconds=1) <= stamp <= sent_at + timedelta(seconds=1), (
             "stamp %s, sent at %s" % (delay.get("stamp"), sent_at.isoformat()))
+
+
+@pytest.mark.server_config({"stream_management": {"max_queue": 10}})
+def test_never_acking_client_gets_policy_violation(fresh_server):
+    """stream_management.max_queue: a client that never acknowledges is
+    closed with <policy-violation/> once more than max_queue stanzas wait
+    for its ack; what it never acknowledged goes to offline storage
+    (delivery_failed), not to the floor and not back to the sender."""
+    srv = fresh_server
+    alice_jid, alice_pw = srv.new_user("alice")
+    bob_jid, bob_pw = srv.new_user("bob")
+    with srv.raw_login(alice_jid, alice_pw, "desk") as alice:
+        bob = srv.raw_login(bob_jid, bob_pw, "lazy")
+        try:
+            enable_sm(bob)
+            alice.send("".join("<message to='%s' id='q%02d' type='chat'><body>%d</body></message>"
+                               % (bob.jid, i, i) for i in range(12)))
+            elements = bob.read_until_closed(timeout=10)
+            assert_closed_with(bob, "policy-violation", elements)
+            got = [m.get("id") for m in messages_after(bob)]
+            assert 10 <= len(got) <= 12 and got == ["q%02d" % i for i in range(len(got))], got
+        finally:
+            bob.close()
+        assert wait_offline_count(srv, bob_jid, 12) == 12, "unacknowledged messages not stored"
+        assert not errors_in(alice), errors_in(alice)
+    with srv.raw_login(bob_jid, bob_pw, "lazy") as bob:
+        bob.become_available()
+        wait_messages(bob, 12)
+        bob.collect(0.5)
+        assert [m.get("id") for m in messages_after(bob)] == ["q%02d" % i for i in range(12)]
 
 
 # ------------------------------------------------ 3./4. receipts and markers
