@@ -8,6 +8,7 @@
 
 #include "server/c2s/c2s_service.hpp"
 #include "server/c2s/c2s_session.hpp"
+#include "server/c2s/sm_counters.hpp"
 #include "server/router.hpp"
 #include "server/worker.hpp"
 #include "xmpp/sasl/crypto.hpp"
@@ -32,23 +33,6 @@ std::string smFailed(std::string_view condition, std::optional<uint32_t> h = std
     out += "><";
     out.append(condition).append(" xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/></failed>");
     return out;
-}
-
-std::optional<uint32_t> parseH(std::string_view text) {
-    if (text.empty() || text.size() > 10) {
-        return std::nullopt;
-    }
-    uint64_t v = 0;
-    for (char c : text) {
-        if (c < '0' || c > '9') {
-            return std::nullopt;
-        }
-        v = v * 10 + static_cast<uint64_t>(c - '0');
-    }
-    if (v > UINT32_MAX) {
-        return std::nullopt;
-    }
-    return static_cast<uint32_t>(v);
 }
 
 // XEP-0203 delay, so a client shows when an undelivered message was sent.
@@ -107,8 +91,7 @@ void C2sSession::smEnable(const Element& e) {
 }
 
 uint32_t C2sSession::smHandledCount() const {
-    uint64_t handled = inUnhandled_.empty() ? inReceived_ : *inUnhandled_.begin() - 1;
-    return static_cast<uint32_t>(handled);  // wraps at 2^32 as §4 requires
+    return sm::handledCount(inReceived_, inUnhandled_);  // wraps at 2^32 as §4 requires
 }
 
 HandledToken C2sSession::smHandledToken() {
@@ -140,20 +123,20 @@ void C2sSession::smMarkHandled(uint64_t seq) {
 }
 
 void C2sSession::smAck(const Element& e) {
-    auto h = parseH(e.attr("h"));
+    auto h = sm::parseH(e.attr("h"));
     if (!h) {
         streamError(StreamError{StreamCondition::UndefinedCondition, "invalid h"});
         return;
     }
-    uint32_t newlyAcked = *h - outAcked_;  // modular arithmetic handles the wrap
-    if (newlyAcked > unacked_.size()) {
+    auto newlyAcked = sm::newlyAcked(*h, outAcked_, unacked_.size());  // modular: handles the wrap
+    if (!newlyAcked) {
         // XEP-0198 §4: acknowledging more than was sent.
         streamError(StreamError{StreamCondition::UndefinedCondition, "handled-count-too-high"});
         return;
     }
     outAcked_ = *h;
     ackRequestInFlight_ = false;
-    for (uint32_t i = 0; i < newlyAcked; ++i) {
+    for (uint32_t i = 0; i < *newlyAcked; ++i) {
         auto entry = std::move(unacked_.front());
         unacked_.pop_front();
         if (entry.done) {
@@ -237,11 +220,11 @@ std::optional<C2sSession::SmTransfer> C2sSession::smTakeOver(uint32_t h,
     if ((state_ != State::Bound && state_ != State::Hibernating) || !smResumable_) {
         return std::nullopt;
     }
-    uint32_t acked = h - outAcked_;
-    if (acked > unacked_.size()) {
+    auto acked = sm::newlyAcked(h, outAcked_, unacked_.size());
+    if (!acked) {
         return std::nullopt;
     }
-    for (uint32_t i = 0; i < acked; ++i) {
+    for (uint32_t i = 0; i < *acked; ++i) {
         if (unacked_.front().done) {
             unacked_.front().done(true);
         }
@@ -278,7 +261,7 @@ std::optional<C2sSession::SmTransfer> C2sSession::smTakeOver(uint32_t h,
 }
 
 void C2sSession::smResume(const Element& e) {
-    auto h = parseH(e.attr("h"));
+    auto h = sm::parseH(e.attr("h"));
     std::string previd(e.attr("previd"));
     if (state_ != State::Authenticated || !h || previd.empty()) {
         sendRaw(smFailed("unexpected-request"));
