@@ -136,6 +136,16 @@ struct SessionEvent {
     xmpp::Jid jid;
 };
 
+// XEP-0198 §5: a new connection's session took over a hibernating (or
+// still connected) session. Runs on the new session's worker before the
+// router points the full JID at it; the old session never sees
+// session_closed, so state kept per session id moves here.
+struct SessionResumed {
+    Session* session;  // the successor
+    uint64_t previousId;
+    xmpp::Jid jid;  // the same full JID as before
+};
+
 // Initial or updated available presence, or unavailable (RFC 6121 §4).
 struct PresenceChanged {
     Session* session;
@@ -182,6 +192,7 @@ struct Hooks {
     FoldHook<DeliveryFailed> deliveryFailed{"delivery_failed"};
     NotifyHook<SessionEvent> sessionBound{"session_bound"};
     NotifyHook<SessionEvent> sessionClosed{"session_closed"};
+    NotifyHook<SessionResumed> sessionResumed{"session_resumed"};
     NotifyHook<PresenceChanged> presenceChanged{"presence_changed"};
     NotifyHook<AccountEvent> accountCreated{"account_created"};
     NotifyHook<AccountEvent> accountRemoved{"account_removed"};

@@ -6,6 +6,7 @@
 #include <ctime>
 #include <mutex>
 #include <set>
+#include <unordered_map>
 
 #include "modules/offline/store.hpp"
 #include "server/router.hpp"
@@ -72,8 +73,23 @@ struct OfflineModule::Impl : std::enable_shared_from_this<OfflineModule::Impl> {
     };
     std::mutex mutex;
     std::vector<Pending> pending;
-    std::set<uint64_t> flushed;  // ids of sessions that were given their stored messages
     bool scheduled = false;
+
+    // Per full JID: the session that was given (or waits for) its stored
+    // messages, and the delivery chain handing them over. Keyed by JID, not
+    // by session, so that the chain follows a XEP-0198 resumption (same
+    // JID, new session id, session_resumed) instead of stalling on the old
+    // session and refetching from the start on the next presence.
+    struct Flush {
+        uint64_t session = 0;
+        uint64_t previous = 0;  // the session it resumed, until the router points at the new one
+        uint64_t chain = 0;     // 0: initial presence had a negative priority, nothing fetched yet
+        bool active = false;    // a chunk is being fetched or waits for the client's acks
+        bool recheck = false;   // a commit came in while active: fetch once more at the end
+        int64_t cursor = 0;     // highest id handed over (kept ones are not handed over again)
+    };
+    std::unordered_map<std::string, Flush> flushed;
+    uint64_t nextChain = 0;
 
     void append(Pending p) {
         std::lock_guard lock(mutex);
@@ -134,6 +150,19 @@ struct OfflineModule::Impl : std::enable_shared_from_this<OfflineModule::Impl> {
             }
             p.handled.reset();  // durable (or answered): the sender may now be acked
         }
+        // A recipient whose initial presence fetched before this commit would
+        // otherwise find these messages only at its next login.
+        std::set<std::pair<std::string, std::string>> recipients;
+        for (size_t i = 0; ok && i < batch.size(); ++i) {
+            if (results[i] == offline::AppendResult::Stored) {
+                recipients.emplace(batch[i].user, batch[i].host);
+            }
+        }
+        for (auto& [user, host] : recipients) {
+            if (auto bare = xmpp::Jid::fromParts(user, host, "")) {
+                kickChains(*bare);
+            }
+        }
         std::lock_guard lock(mutex);
         if (!pending.empty()) {
             schedule();
@@ -170,24 +199,140 @@ struct OfflineModule::Impl : std::enable_shared_from_this<OfflineModule::Impl> {
         return true;
     }
 
-    // Initial presence: hand the stored messages over, oldest first.
-    void onInitialPresence(Session* session) { deliverChunk(session->shared_from_this(), session->jid(), 0); }
+    // Available presence (RFC 6121 §4.2, XEP-0160 §3): the session's first
+    // available presence with a non-negative priority gets the stored
+    // messages, once. A resumed session carries its entry over, so its later
+    // presence updates fetch nothing again.
+    void onPresence(const PresenceChanged& p) {
+        if (!p.available) {
+            return;
+        }
+        uint64_t chain = 0;
+        {
+            std::lock_guard lock(mutex);
+            auto it = flushed.find(p.jid.str());
+            if (it == flushed.end() || it->second.session != p.session->id()) {
+                if (!p.initial) {
+                    return;  // not a new session (resumed, or after unavailable)
+                }
+                it = flushed.insert_or_assign(p.jid.str(), Flush{p.session->id()}).first;
+            }
+            Flush& f = it->second;
+            if (f.chain != 0 || p.priority < 0) {
+                return;
+            }
+            f.chain = chain = ++nextChain;
+            f.active = true;
+        }
+        deliverChunk(p.jid, chain, 0);
+    }
+
+    void onResumed(const SessionResumed& r) {
+        std::lock_guard lock(mutex);
+        auto it = flushed.find(r.jid.str());
+        if (it != flushed.end() && it->second.session == r.previousId) {
+            it->second.previous = r.previousId;
+            it->second.session = r.session->id();
+        }
+    }
+
+    void onClosed(const SessionEvent& e) {
+        std::lock_guard lock(mutex);
+        auto it = flushed.find(e.jid.str());
+        if (it != flushed.end() && it->second.session == e.session->id()) {
+            flushed.erase(it);
+        }
+    }
+
+    // The session that chain delivers to now: whatever the router has bound
+    // to the JID, if that is still the chain's session (or the one it
+    // resumed, which forwards to its successor).
+    std::shared_ptr<Session> chainSession(const xmpp::Jid& jid, uint64_t chain) {
+        for (auto& r : router->resources(jid.bare())) {
+            if (r.resource != jid.resource()) {
+                continue;
+            }
+            std::lock_guard lock(mutex);
+            auto it = flushed.find(jid.str());
+            if (it != flushed.end() && it->second.chain == chain &&
+                (r.session->id() == it->second.session || r.session->id() == it->second.previous)) {
+                return r.session;
+            }
+        }
+        return nullptr;
+    }
+
+    // The chain has nothing more in hand. A commit that came in meanwhile
+    // (recheck) may have stored something the last fetch did not see.
+    void chainDone(const xmpp::Jid& jid, uint64_t chain, int64_t cursor, bool stopped) {
+        {
+            std::lock_guard lock(mutex);
+            auto it = flushed.find(jid.str());
+            if (it == flushed.end() || it->second.chain != chain) {
+                return;
+            }
+            Flush& f = it->second;
+            f.cursor = std::max(f.cursor, cursor);
+            if (stopped || !f.recheck) {
+                f.active = false;
+                f.recheck = false;
+                return;
+            }
+            f.recheck = false;
+        }
+        deliverChunk(jid, chain, cursor);
+    }
+
+    // After a commit: the recipient may have become available, and been
+    // given its stored messages, while the message waited for its batch.
+    // Its chain fetches again (from its cursor, so nothing comes twice).
+    void kickChains(const xmpp::Jid& bare) {
+        std::vector<std::pair<xmpp::Jid, std::pair<uint64_t, int64_t>>> start;
+        for (auto& r : router->resources(bare)) {
+            if (!r.available || r.priority < 0) {
+                continue;
+            }
+            xmpp::Jid full = bare.withResource(r.resource);
+            std::lock_guard lock(mutex);
+            auto it = flushed.find(full.str());
+            if (it == flushed.end() || it->second.chain == 0 ||
+                (r.session->id() != it->second.session && r.session->id() != it->second.previous)) {
+                continue;
+            }
+            Flush& f = it->second;
+            if (f.active) {
+                f.recheck = true;
+            } else {
+                f.active = true;
+                start.push_back({full, {f.chain, f.cursor}});
+            }
+        }
+        for (auto& [full, state] : start) {
+            deliverChunk(full, state.first, state.second);
+        }
+    }
 
     // Hands stored messages over a chunk at a time, the next chunk once the
     // client has settled (acked) the previous one: a long backlog never
     // overruns the session's XEP-0198 queue (stream_management.max_queue).
-    void deliverChunk(std::weak_ptr<Session> weak, xmpp::Jid jid, int64_t afterId) {
+    void deliverChunk(xmpp::Jid jid, uint64_t chain, int64_t afterId) {
         auto self = shared_from_this();
-        pool->submit([self, weak, jid, afterId](storage::Connection& c) {
+        bool submitted = pool->submit([self, jid, chain, afterId](storage::Connection& c) {
             std::vector<offline::StoredMessage> messages;
             try {
                 messages = offline::store::fetch(c, jid.domain(), jid.local(), kDeliveryChunk, afterId);
             } catch (const storage::Error& e) {
                 spdlog::warn("offline: fetching for {} failed: {}", jid.bareStr(), e.what());
+                self->chainDone(jid, chain, afterId, true);
                 return;
             }
-            auto s = weak.lock();
-            if (!s || messages.empty()) {
+            if (messages.empty()) {
+                self->chainDone(jid, chain, afterId, false);
+                return;
+            }
+            auto s = self->chainSession(jid, chain);
+            if (!s) {
+                self->chainDone(jid, chain, afterId, true);
                 return;
             }
             struct Settle {
@@ -200,7 +345,7 @@ struct OfflineModule::Impl : std::enable_shared_from_this<OfflineModule::Impl> {
             settle->left = messages.size();
             int64_t lastId = messages.back().id;
             bool more = messages.size() == static_cast<size_t>(kDeliveryChunk);
-            auto settleOne = [self, settle, weak, jid, lastId, more](int64_t id, bool accepted, bool stop) {
+            auto settleOne = [self, settle, jid, chain, lastId, more](int64_t id, bool accepted, bool stop) {
                 std::vector<int64_t> done;
                 {
                     std::lock_guard lock(settle->mutex);
@@ -213,8 +358,8 @@ struct OfflineModule::Impl : std::enable_shared_from_this<OfflineModule::Impl> {
                     }
                     done = std::move(settle->accepted);
                 }
-                bool next = more && !settle->stopped;
-                self->pool->submit([self, done, jid, weak, lastId, next](storage::Connection& c) {
+                bool stopped = settle->stopped;
+                self->pool->submit([self, done, jid, chain, lastId, more, stopped](storage::Connection& c) {
                     try {
                         if (!done.empty()) {
                             offline::store::remove(c, jid.domain(), jid.local(), done);
@@ -222,10 +367,13 @@ struct OfflineModule::Impl : std::enable_shared_from_this<OfflineModule::Impl> {
                     } catch (const storage::Error& e) {
                         spdlog::error("offline: removing delivered messages of {} failed: {}", jid.bareStr(),
                                       e.what());
+                        self->chainDone(jid, chain, lastId, true);
                         return;
                     }
-                    if (next) {
-                        self->deliverChunk(weak, jid, lastId);
+                    if (more && !stopped) {
+                        self->deliverChunk(jid, chain, lastId);
+                    } else {
+                        self->chainDone(jid, chain, lastId, stopped);
                     }
                 });
             };
@@ -243,6 +391,9 @@ struct OfflineModule::Impl : std::enable_shared_from_this<OfflineModule::Impl> {
                                   [settleOne, id](bool accepted) { settleOne(id, accepted, !accepted); });
             }
         });
+        if (!submitted) {
+            chainDone(jid, chain, afterId, true);
+        }
     }
 };
 
@@ -276,22 +427,12 @@ Registrations OfflineModule::start(ModuleContext& ctx) {
     });
     // XEP-0160 §3 / RFC 6121 §8.5.2.1.1: messages wait for the first
     // available presence with a non-negative priority of a session.
-    regs.onHook(ctx.hooks.presenceChanged, Band::Default, "offline", [impl](const PresenceChanged& p) {
-        if (!p.available || p.priority < 0) {
-            return;
-        }
-        {
-            std::lock_guard lock(impl->mutex);
-            if (!impl->flushed.insert(p.session->id()).second) {
-                return;
-            }
-        }
-        impl->onInitialPresence(p.session);
-    });
-    regs.onHook(ctx.hooks.sessionClosed, Band::Default, "offline", [impl](const SessionEvent& e) {
-        std::lock_guard lock(impl->mutex);
-        impl->flushed.erase(e.session->id());
-    });
+    regs.onHook(ctx.hooks.presenceChanged, Band::Default, "offline",
+                [impl](const PresenceChanged& p) { impl->onPresence(p); });
+    regs.onHook(ctx.hooks.sessionResumed, Band::Default, "offline",
+                [impl](const SessionResumed& r) { impl->onResumed(r); });
+    regs.onHook(ctx.hooks.sessionClosed, Band::Default, "offline",
+                [impl](const SessionEvent& e) { impl->onClosed(e); });
     regs.onHook(ctx.hooks.accountRemoved, Band::Default, "offline", [impl](const AccountEvent& a) {
         impl->pool->submit([a](storage::Connection& c) {
             try {

@@ -307,6 +307,12 @@ void C2sSession::closeStream() {
         service_.router().unbind(jid_, this);
     }
     state_ = State::Closing;
+    // Acks no longer count from here on (onData ignores a closing stream),
+    // so what is unacknowledged goes now, ahead of the stanzas that still
+    // reach this session: they follow it to offline storage in order.
+    if (!jid_.empty()) {
+        smFailUnacked();
+    }
     transport_->close();
 }
 
@@ -829,14 +835,19 @@ void C2sSession::deliverTracked(Element stanza, std::function<void(bool)> done) 
             return;
         case State::Transferred:
             if (auto next = successor_.lock()) {
-                next->deliverTracked(std::move(stanza), std::move(done));
+                // Always through the successor's queue: its smInstall() was
+                // posted there before, so the stanza finds it installed even
+                // when both sessions share this worker.
+                next->worker().post([next, s = std::move(stanza), done = std::move(done)]() mutable {
+                    next->deliverTracked(std::move(s), std::move(done));
+                });
                 return;
             }
             [[fallthrough]];
         default:
             if (done) {
                 done(false);
-            } else if (stanza.name() == "message") {
+            } else if (stanza.name() == "message" && !redeliverToOtherResources(stanza)) {
                 service_.router().deliveryFailed(stanza, jid_, FailureReason::SessionClosed);
             }
     }
@@ -888,7 +899,7 @@ void C2sSession::write(Element stanza, std::function<void(bool)> done) {
         send(stanza);
     }
     if (smEnabled_) {
-        unacked_.emplace_back(std::move(stanza), std::move(done));
+        unacked_.push_back(Unacked{std::move(stanza), std::move(done), std::time(nullptr)});
         if (unacked_.size() > service_.config().streamManagement.maxQueue) {
             spdlog::warn("c2s:{} {} never acknowledges: {} stanzas unacknowledged", id_, jid_.str(),
                          unacked_.size());

@@ -1,6 +1,7 @@
 #pragma once
 
 #include <chrono>
+#include <ctime>
 #include <deque>
 #include <functional>
 #include <memory>
@@ -62,6 +63,12 @@ class C2sSession final : public Session, public TransportHandler, public xmpp::S
     };
 
   public:
+    // A stanza written under XEP-0198 and not yet acknowledged.
+    struct Unacked {
+        xmpp::Element stanza;
+        std::function<void(bool)> done;  // tracked delivery, or null
+        std::time_t queuedAt;            // our receive time: its XEP-0203 stamp if it ends up elsewhere
+    };
     // What a resumption moves from the old session to the new one.
     struct SmTransfer {
         xmpp::Jid jid;
@@ -69,9 +76,10 @@ class C2sSession final : public Session, public TransportHandler, public xmpp::S
         int priority = 0;
         std::shared_ptr<const xmpp::Element> presence;
         std::string id;
+        uint64_t previousId = 0;  // the old session's id()
         uint32_t inHandled = 0;
         uint32_t outAcked = 0;
-        std::deque<std::pair<xmpp::Element, std::function<void(bool)>>> unacked;
+        std::deque<Unacked> unacked;
     };
 
   private:
@@ -117,6 +125,7 @@ class C2sSession final : public Session, public TransportHandler, public xmpp::S
     HandledToken smHandledToken();
     void smMarkHandled(uint64_t seq);
     void smFailUnacked();
+    bool redeliverToOtherResources(xmpp::Element& stanza);
     bool smHibernate();
     std::optional<SmTransfer> smTakeOver(uint32_t h, const std::shared_ptr<C2sSession>& successor);
     void smInstall(SmTransfer state);
@@ -158,7 +167,7 @@ class C2sSession final : public Session, public TransportHandler, public xmpp::S
     uint64_t inReceived_ = 0;         // stanzas received since <enable/>
     std::set<uint64_t> inUnhandled_;  // received, not yet handled (durable writes pending)
     uint32_t outAcked_ = 0;           // the client's last h
-    std::deque<std::pair<xmpp::Element, std::function<void(bool)>>> unacked_;
+    std::deque<Unacked> unacked_;
     bool ackRequestInFlight_ = false;
     bool ackRequestScheduled_ = false;
     Clock::time_point lastAckRequest_{};

@@ -2,11 +2,13 @@
 // unacknowledged queue, hibernation and resumption. Part of C2sSession.
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <chrono>
 #include <ctime>
 
 #include "server/c2s/c2s_service.hpp"
 #include "server/c2s/c2s_session.hpp"
+#include "server/c2s/sm_counters.hpp"
 #include "server/router.hpp"
 #include "server/worker.hpp"
 #include "xmpp/sasl/crypto.hpp"
@@ -15,6 +17,7 @@
 namespace xmppd {
 
 using xmpp::Element;
+using xmpp::Jid;
 using xmpp::StreamCondition;
 using xmpp::StreamError;
 
@@ -32,31 +35,13 @@ std::string smFailed(std::string_view condition, std::optional<uint32_t> h = std
     return out;
 }
 
-std::optional<uint32_t> parseH(std::string_view text) {
-    if (text.empty() || text.size() > 10) {
-        return std::nullopt;
-    }
-    uint64_t v = 0;
-    for (char c : text) {
-        if (c < '0' || c > '9') {
-            return std::nullopt;
-        }
-        v = v * 10 + static_cast<uint64_t>(c - '0');
-    }
-    if (v > UINT32_MAX) {
-        return std::nullopt;
-    }
-    return static_cast<uint32_t>(v);
-}
-
 // XEP-0203 delay, so a client shows when an undelivered message was sent.
-void stampDelay(Element& stanza, const std::string& from) {
+void stampDelay(Element& stanza, const std::string& from, std::time_t received) {
     if (stanza.findChild("delay", "urn:xmpp:delay")) {
         return;
     }
-    std::time_t now = std::time(nullptr);
     std::tm tm{};
-    gmtime_r(&now, &tm);
+    gmtime_r(&received, &tm);
     char stamp[32];
     std::strftime(stamp, sizeof stamp, "%Y-%m-%dT%H:%M:%SZ", &tm);
     stanza.addChild("delay", "urn:xmpp:delay").setAttr("from", from).setAttr("stamp", stamp);
@@ -106,8 +91,7 @@ void C2sSession::smEnable(const Element& e) {
 }
 
 uint32_t C2sSession::smHandledCount() const {
-    uint64_t handled = inUnhandled_.empty() ? inReceived_ : *inUnhandled_.begin() - 1;
-    return static_cast<uint32_t>(handled);  // wraps at 2^32 as §4 requires
+    return sm::handledCount(inReceived_, inUnhandled_);  // wraps at 2^32 as §4 requires
 }
 
 HandledToken C2sSession::smHandledToken() {
@@ -139,24 +123,24 @@ void C2sSession::smMarkHandled(uint64_t seq) {
 }
 
 void C2sSession::smAck(const Element& e) {
-    auto h = parseH(e.attr("h"));
+    auto h = sm::parseH(e.attr("h"));
     if (!h) {
         streamError(StreamError{StreamCondition::UndefinedCondition, "invalid h"});
         return;
     }
-    uint32_t newlyAcked = *h - outAcked_;  // modular arithmetic handles the wrap
-    if (newlyAcked > unacked_.size()) {
+    auto newlyAcked = sm::newlyAcked(*h, outAcked_, unacked_.size());  // modular: handles the wrap
+    if (!newlyAcked) {
         // XEP-0198 §4: acknowledging more than was sent.
         streamError(StreamError{StreamCondition::UndefinedCondition, "handled-count-too-high"});
         return;
     }
     outAcked_ = *h;
     ackRequestInFlight_ = false;
-    for (uint32_t i = 0; i < newlyAcked; ++i) {
+    for (uint32_t i = 0; i < *newlyAcked; ++i) {
         auto entry = std::move(unacked_.front());
         unacked_.pop_front();
-        if (entry.second) {
-            entry.second(true);
+        if (entry.done) {
+            entry.done(true);
         }
     }
     // What was sent while our request was in flight needs a request of its own.
@@ -174,14 +158,50 @@ void C2sSession::smRequestAck() {
 void C2sSession::smFailUnacked() {
     auto queue = std::move(unacked_);
     unacked_.clear();
-    for (auto& [stanza, done] : queue) {
+    for (auto& [stanza, done, queuedAt] : queue) {
         if (done) {
             done(false);  // its owner (e.g. offline storage) still has it
         } else if (stanza.name() == "message") {
-            stampDelay(stanza, host_);
-            service_.router().deliveryFailed(stanza, jid_, FailureReason::SessionClosed);
+            // XEP-0203 §4: when the server received it, not when the session died.
+            stampDelay(stanza, host_, queuedAt);
+            if (!redeliverToOtherResources(stanza)) {
+                service_.router().deliveryFailed(stanza, jid_, FailureReason::SessionClosed);
+            }
         }
     }
+}
+
+bool C2sSession::redeliverToOtherResources(Element& stanza) {
+    std::string_view type = stanza.attr("type");
+    if (!(type.empty() || type == "normal" || type == "chat")) {
+        return false;  // headline, groupchat, error: what delivery_failed does with them today
+    }
+    int best = -1;
+    auto all = service_.router().resources(jid_.bare());
+    for (auto& r : all) {
+        if (r.session.get() != this && r.available && r.priority >= 0) {
+            best = std::max(best, r.priority);
+        }
+    }
+    if (best < 0) {
+        return false;  // no other available resource: offline storage
+    }
+    // RFC 6121 §8.5.2.1.1: a message to the bare JID went to every resource
+    // of the highest priority. A resource at least as high as this one had
+    // its own copy; another would be a duplicate.
+    auto to = Jid::parse(stanza.attr("to"));
+    if (to && to->isBare() && available_ && best >= priority_) {
+        return true;
+    }
+    // §8.5.3.2.1: to a full JID without a session (now ours), a normal or
+    // chat message is treated as sent to the bare JID: the highest-priority
+    // available resources.
+    for (auto& r : all) {
+        if (r.session.get() != this && r.available && r.priority == best) {
+            r.session->deliver(stanza);
+        }
+    }
+    return true;
 }
 
 bool C2sSession::smHibernate() {
@@ -200,13 +220,13 @@ std::optional<C2sSession::SmTransfer> C2sSession::smTakeOver(uint32_t h,
     if ((state_ != State::Bound && state_ != State::Hibernating) || !smResumable_) {
         return std::nullopt;
     }
-    uint32_t acked = h - outAcked_;
-    if (acked > unacked_.size()) {
+    auto acked = sm::newlyAcked(h, outAcked_, unacked_.size());
+    if (!acked) {
         return std::nullopt;
     }
-    for (uint32_t i = 0; i < acked; ++i) {
-        if (unacked_.front().second) {
-            unacked_.front().second(true);
+    for (uint32_t i = 0; i < *acked; ++i) {
+        if (unacked_.front().done) {
+            unacked_.front().done(true);
         }
         unacked_.pop_front();
     }
@@ -217,6 +237,7 @@ std::optional<C2sSession::SmTransfer> C2sSession::smTakeOver(uint32_t h,
     t.priority = priority_;
     t.presence = lastPresence_;
     t.id = smId_;
+    t.previousId = id_;
     t.inHandled = smHandledCount();
     t.outAcked = outAcked_;
     t.unacked = std::move(unacked_);
@@ -224,7 +245,7 @@ std::optional<C2sSession::SmTransfer> C2sSession::smTakeOver(uint32_t h,
     // Presence held for an inactive client (XEP-0352) was never sent: the
     // new connection gets it like the unacknowledged rest.
     for (auto& p : heldPresence_) {
-        t.unacked.emplace_back(std::move(p), nullptr);
+        t.unacked.push_back(Unacked{std::move(p), nullptr, std::time(nullptr)});
     }
     heldPresence_.clear();
     bool connected = state_ == State::Bound;
@@ -240,7 +261,7 @@ std::optional<C2sSession::SmTransfer> C2sSession::smTakeOver(uint32_t h,
 }
 
 void C2sSession::smResume(const Element& e) {
-    auto h = parseH(e.attr("h"));
+    auto h = sm::parseH(e.attr("h"));
     std::string previd(e.attr("previd"));
     if (state_ != State::Authenticated || !h || previd.empty()) {
         sendRaw(smFailed("unexpected-request"));
@@ -268,36 +289,45 @@ void C2sSession::smResume(const Element& e) {
 }
 
 void C2sSession::smInstall(SmTransfer t) {
-    if (state_ != State::BindPending) {
-        // We died while waiting: hand the queue on as a normal failure.
-        jid_ = t.jid;
-        unacked_ = std::move(t.unacked);
-        smFailUnacked();
-        return;
-    }
+    // We may have died while waiting: the old session is gone all the same,
+    // so take its state and end it here as if its connection dropped now
+    // (unbind, unacknowledged stanzas to delivery_failed, unavailable,
+    // session_closed) rather than leave it bound with nobody behind it.
+    bool alive = state_ == State::BindPending;
     jid_ = t.jid;
     available_ = t.available;
     everAvailable_ = t.available;
     priority_ = t.priority;
     lastPresence_ = t.presence;
     smEnabled_ = true;
-    smResumable_ = true;
-    smId_ = t.id;
+    smResumable_ = alive;
+    smId_ = alive ? t.id : std::string();
     inReceived_ = t.inHandled;
     outAcked_ = t.outAcked;
     auto self = std::static_pointer_cast<C2sSession>(shared_from_this());
-    service_.smRegister(smId_, self);
+    if (alive) {
+        service_.smRegister(smId_, self);
+    }
+    // Before the router points at us: a module that follows the session by
+    // id (offline delivery) must know the successor before it can see it.
+    service_.hooks().sessionResumed.run(SessionResumed{this, t.previousId, jid_});
     service_.router().bind(jid_, self);  // replaces the old session's entry
     service_.router().setPresence(jid_, available_, priority_);
     service_.router().setLastPresence(jid_, lastPresence_);
+    if (!alive) {
+        unacked_ = std::move(t.unacked);
+        state_ = State::Hibernating;  // nothing to write to; cleanup() does the rest
+        cleanup();
+        return;
+    }
     state_ = State::Bound;
     sendRaw("<resumed xmlns='urn:xmpp:sm:3' h='" + std::to_string(static_cast<uint32_t>(inReceived_)) +
             "' previd='" + smId_ + "'/>");
     spdlog::info("c2s:{} resumed {} with {} unacknowledged stanzas", id_, jid_.str(), t.unacked.size());
     // §5: resend everything the client has not acknowledged, in order.
-    for (auto& [stanza, done] : t.unacked) {
-        send(stanza);
-        unacked_.emplace_back(std::move(stanza), std::move(done));
+    for (auto& entry : t.unacked) {
+        send(entry.stanza);
+        unacked_.push_back(std::move(entry));
     }
     if (!unacked_.empty()) {
         smRequestAck();

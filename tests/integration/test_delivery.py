@@ -17,7 +17,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from harness import run, slix_client
-from rawxmpp import NS_CLIENT, NS_SASL, NS_STANZA_ERRORS, q, stanza_error, to_string
+from rawxmpp import NS_CLIENT, NS_SASL, NS_STANZA_ERRORS, assert_closed_with, q, stanza_error, to_string
 
 RESUME_TIMEOUT = 2
 SERVER_CONFIG = {
@@ -318,6 +318,208 @@ def test_not_resumed_in_time_goes_to_offline_storage(fresh_server):
     finally:
         bob.close()
         peer.close()
+
+
+def answer_acks(c, base, mark, count, start, timeout=20.0):
+    """Read on a resumed stream until `count` messages arrived after
+    c.received[start], answering <r/> with base + stanzas since `mark`."""
+    deadline = time.monotonic() + timeout
+    while len(messages_after(c, start)) < count and time.monotonic() < deadline:
+        elem = c.recv(max(0.0, deadline - time.monotonic()))
+        if elem is not None and elem.tag == sm("r"):
+            since = sum(1 for e in c.received[mark:] if is_stanza(e))
+            c.send("<a xmlns='%s' h='%d'/>" % (NS_SM, (base + since) % 2**32))
+        if c.eof or c.stream_ended:
+            break
+    return messages_after(c, start)
+
+
+def test_offline_backlog_continues_after_resumption(fresh_server):
+    """A backlog over one delivery chunk (100): the connection drops while
+    the second chunk is on its way and the session is resumed. The rest of
+    the backlog follows on the resumed stream (the delivery chain follows
+    the session, it does not stall until the next login), and a presence
+    update on the resumed stream fetches nothing again: all 250 arrive
+    exactly once and in order, then the offline store is empty."""
+    srv = fresh_server
+    n = 250
+    alice_jid, alice_pw = srv.new_user("alice")
+    bob_jid, bob_pw = srv.new_user("bob")
+    with srv.raw_login(alice_jid, alice_pw, "desk") as alice:
+        alice.send("".join("<message to='%s' id='o%03d' type='chat'><body>backlog %03d</body></message>"
+                           % (bob_jid, i, i) for i in range(n)))
+        assert wait_offline_count(srv, bob_jid, n, timeout=20) == n
+        assert not errors_in(alice), errors_in(alice)
+
+    bob = srv.raw_login(bob_jid, bob_pw, "phone")
+    try:
+        previd = enable_sm(bob, resume=True).get("id")
+        bob.become_available()
+        # the first chunk is acked on the server's <r/>, the second is coming
+        wait_messages(bob, 130, timeout=20, answer_r=True)
+        h = sm_received(bob)
+        before = [body(m) for m in messages_after(bob)]
+        assert 130 <= len(before) < n, len(before)
+        bob.close()  # TCP drop in the middle of the second chunk
+
+        bob, answer = resume(srv, bob_jid, bob_pw, previd, h)
+        assert answer.tag == sm("resumed"), to_string(answer)
+        mark = bob.received.index(answer) + 1
+        # An update of the resumed session's presence is not an initial one.
+        bob.send("<presence><show>away</show></presence>")
+        answer_acks(bob, h, mark, n - len(before), mark)
+        bob.collect(1.5)  # anything more would be a duplicate
+        after = [body(m) for m in messages_after(bob, mark)]
+        got = before + after
+        expected = ["backlog %03d" % i for i in range(n)]
+        assert got == expected, "%d messages (%d before the drop), first differences: %s" % (
+            len(got), len(before), [(i, b) for i, b in enumerate(got) if i >= n or b != expected[i]][:5])
+        since = sum(1 for e in bob.received[mark:] if is_stanza(e))
+        bob.send("<a xmlns='%s' h='%d'/>" % (NS_SM, h + since))
+        assert wait_offline_count(srv, bob_jid, 0) == 0, "acknowledged messages still stored"
+        logout(bob)
+    finally:
+        bob.close()
+
+
+@pytest.mark.server_config({"modules": {"offline": {"max_messages": 1000, "batch_size": 1}}})
+def test_message_committed_after_the_initial_fetch_is_delivered(fresh_server):
+    """Group commit vs. initial presence: with one message per transaction
+    the store is still being written when bob sends initial presence, so
+    his fetch misses the later commits; each commit must reach his session
+    anyway (not wait in the store for the next login). The interleaving is
+    not forced, so this exercises the race most runs and asserts the
+    outcome every run: every message once, nothing left stored."""
+    srv = fresh_server
+    n = 400
+    alice_jid, alice_pw = srv.new_user("alice")
+    bob_jid, bob_pw = srv.new_user("bob")
+    bob = srv.raw_login(bob_jid, bob_pw, "phone")
+    with srv.raw_login(alice_jid, alice_pw, "desk") as alice:
+        alice.send("".join("<message to='%s' id='g%03d' type='chat'><body>commit %03d</body></message>"
+                           % (bob_jid, i, i) for i in range(n)))
+        deadline = time.monotonic() + 10
+        while ctl_offline_count(srv, bob_jid) == 0 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        try:
+            bob.become_available()  # while later batches are still being committed
+            got = wait_messages(bob, n, timeout=30)
+            bob.collect(1.0)
+            bodies = [body(m) for m in messages_after(bob)]
+            dups = sorted(b for b in set(bodies) if bodies.count(b) > 1)
+            assert not dups, "delivered twice: %s" % dups[:5]
+            assert sorted(bodies) == ["commit %03d" % i for i in range(n)], len(got)
+            assert wait_offline_count(srv, bob_jid, 0) == 0, "delivered messages still stored"
+            assert not errors_in(alice), errors_in(alice)
+        finally:
+            bob.close()
+
+
+def test_unacked_of_a_dead_session_go_to_the_other_resources(fresh_server):
+    """A session dies (no resumption) with messages it never acknowledged:
+    they go to the user's other available resource (RFC 6121 §8.5.3.2.1,
+    §8.5.2.1.1), not to offline storage; one the other resource already
+    had (to the bare JID at equal priority) is not sent a second time."""
+    srv = fresh_server
+    alice_jid, alice_pw = srv.new_user("alice")
+    bob_jid, bob_pw = srv.new_user("bob")
+    with srv.raw_login(alice_jid, alice_pw, "desk") as alice, \
+            srv.raw_login(bob_jid, bob_pw, "laptop") as laptop:
+        laptop.become_available()
+        phone = srv.raw_login(bob_jid, bob_pw, "phone")
+        enable_sm(phone)
+        phone.become_available()
+        laptop.collect(0.3)
+        start = len(laptop.received)
+        alice.send("<message to='%s' id='full1' type='chat'><body>to the phone</body></message>" % phone.jid)
+        alice.send("<message to='%s' id='bare1' type='chat'><body>to bob</body></message>" % bob_jid)
+        got = wait_messages(phone, 2, start=phone.sm_mark)
+        assert [m.get("id") for m in got] == ["full1", "bare1"]
+        assert [m.get("id") for m in wait_messages(laptop, 1, start=start)] == ["bare1"]
+        phone.close()  # never acknowledged either
+        laptop.collect(1.5)
+        got = messages_after(laptop, start)
+        assert [m.get("id") for m in got] == ["bare1", "full1"], [to_string(m) for m in got]
+        assert body(got[1]) == "to the phone" and got[1].get("from") == alice.jid
+        assert got[1].find(q(NS_DELAY, "delay")) is not None, to_string(got[1])
+        assert ctl_offline_count(srv, bob_jid) == 0, "stored although bob's laptop is online"
+        assert not errors_in(alice), errors_in(alice)
+
+        # phone above laptop: a bare-JID message went to the phone only, so
+        # the laptop gets it when the phone dies without acknowledging it
+        phone = srv.raw_login(bob_jid, bob_pw, "phone")
+        enable_sm(phone)
+        phone.become_available(priority=5)
+        laptop.collect(0.3)
+        start = len(laptop.received)
+        alice.send("<message to='%s' id='bare2' type='chat'><body>to bob again</body></message>" % bob_jid)
+        assert [m.get("id") for m in wait_messages(phone, 1, start=phone.sm_mark)] == ["bare2"]
+        phone.close()
+        got = wait_messages(laptop, 1, start=start, timeout=5)
+        laptop.collect(0.5)
+        assert [m.get("id") for m in messages_after(laptop, start)] == ["bare2"]
+        assert ctl_offline_count(srv, bob_jid) == 0
+        assert not errors_in(alice), errors_in(alice)
+
+
+@pytest.mark.server_config({"stream_management": {"resume_timeout": 4}})
+def test_unacked_to_offline_are_stamped_with_the_receive_time(fresh_server):
+    """XEP-0203: a message that waited in a dead session's unacknowledged
+    queue is stored with the time the server received it, not the time the
+    session died (here 4 s later, after resume_timeout)."""
+    srv = fresh_server
+    alice_jid, alice_pw = srv.new_user("alice")
+    bob_jid, bob_pw = srv.new_user("bob")
+    with srv.raw_login(alice_jid, alice_pw, "desk") as alice:
+        bob = srv.raw_login(bob_jid, bob_pw, "phone")
+        try:
+            enable_sm(bob, resume=True)
+            bob.become_available()
+            sent_at = datetime.now(timezone.utc).replace(microsecond=0)
+            alice.send("<message to='%s' id='st1' type='chat'><body>stamp me</body></message>" % bob_jid)
+            wait_messages(bob, 1, start=bob.sm_mark)
+        finally:
+            bob.close()  # never acknowledged; hibernates for 4 s, then goes to offline storage
+        assert wait_offline_count(srv, bob_jid, 1, timeout=10) == 1
+    with srv.raw_login(bob_jid, bob_pw, "phone") as bob:
+        bob.become_available()
+        got = wait_messages(bob, 1)[0]
+        assert got.get("id") == "st1"
+        delay = got.find(q(NS_DELAY, "delay"))
+        assert delay is not None, to_string(got)
+        stamp = datetime.strptime(delay.get("stamp")[:19], "%Y-%m-%dT%H:%M:%S").replace(tzinfo=timezone.utc)
+        assert sent_at - timedelta(seconds=1) <= stamp <= sent_at + timedelta(seconds=1), (
+            "stamp %s, sent at %s" % (delay.get("stamp"), sent_at.isoformat()))
+
+
+@pytest.mark.server_config({"stream_management": {"max_queue": 10}})
+def test_never_acking_client_gets_policy_violation(fresh_server):
+    """stream_management.max_queue: a client that never acknowledges is
+    closed with <policy-violation/> once more than max_queue stanzas wait
+    for its ack; what it never acknowledged goes to offline storage
+    (delivery_failed), not to the floor and not back to the sender."""
+    srv = fresh_server
+    alice_jid, alice_pw = srv.new_user("alice")
+    bob_jid, bob_pw = srv.new_user("bob")
+    with srv.raw_login(alice_jid, alice_pw, "desk") as alice:
+        bob = srv.raw_login(bob_jid, bob_pw, "lazy")
+        try:
+            enable_sm(bob)
+            alice.send("".join("<message to='%s' id='q%02d' type='chat'><body>%d</body></message>"
+                               % (bob.jid, i, i) for i in range(12)))
+            elements = bob.read_until_closed(timeout=10)
+            assert_closed_with(bob, "policy-violation", elements)
+            got = [m.get("id") for m in messages_after(bob)]
+            assert 10 <= len(got) <= 12 and got == ["q%02d" % i for i in range(len(got))], got
+        finally:
+            bob.close()
+        assert wait_offline_count(srv, bob_jid, 12) == 12, "unacknowledged messages not stored"
+        assert not errors_in(alice), errors_in(alice)
+    with srv.raw_login(bob_jid, bob_pw, "lazy") as bob:
+        bob.become_available()
+        wait_messages(bob, 12)
+        bob.collect(0.5)
+        assert [m.get("id") for m in messages_after(bob)] == ["q%02d" % i for i in range(12)]
 
 
 # ------------------------------------------------ 3./4. receipts and markers

@@ -6,7 +6,10 @@ import time
 import pytest
 
 from harness import run, slix_client
-from rawxmpp import NS_SASL, q, stream_error_condition, to_string
+from rawxmpp import NS_CLIENT, NS_SASL, q, stream_error_condition, to_string
+
+# delete_old_messages belongs to the offline module.
+SERVER_CONFIG = {"modules": {"offline": {}}}
 
 
 def ctl_ok(server, *args):
@@ -177,3 +180,70 @@ def test_unknown_command_fails(server):
     r = server.ctl("no_such_command")
     assert r.returncode != 0
     assert r.stderr.strip()
+
+
+def is_message(e):
+    return e.tag == q(NS_CLIENT, "message")
+
+
+def offline_count(server, user):
+    return int(ctl_ok(server, "get_offline_count", user, "localhost").stdout.strip())
+
+
+def test_delete_old_messages(server):
+    ctl_ok(server, "register", "oldsender", "localhost", "pw")
+    ctl_ok(server, "register", "oldkeeper", "localhost", "pw")
+    with server.raw_login("oldsender@localhost", "pw") as c:
+        for i in range(3):
+            c.send("<message to='oldkeeper@localhost' id='old%d' type='chat'><body>%d</body></message>" % (i, i))
+        deadline = time.monotonic() + 5
+        while offline_count(server, "oldkeeper") < 3 and time.monotonic() < deadline:
+            time.sleep(0.1)
+    assert offline_count(server, "oldkeeper") == 3
+    # younger than a day: kept
+    r = ctl_ok(server, "delete_old_messages", "1")
+    assert re.search(r"\b0\b", r.stdout), r.stdout
+    assert offline_count(server, "oldkeeper") == 3
+    for bad in ("-1", "soon"):
+        r = server.ctl("delete_old_messages", bad)
+        assert r.returncode != 0, (bad, r.stdout)
+    assert offline_count(server, "oldkeeper") == 3
+    time.sleep(1.1)  # stored in an earlier second than "now"
+    r = ctl_ok(server, "delete_old_messages", "0")
+    assert re.search(r"\b3\b", r.stdout), r.stdout
+    assert offline_count(server, "oldkeeper") == 0
+
+
+def test_send_message(server):
+    ctl_ok(server, "register", "ctlfrom", "localhost", "pw")
+    ctl_ok(server, "register", "ctlto", "localhost", "pw")
+    with server.raw_login("ctlto@localhost", "pw", "desk") as c:
+        c.become_available()
+        ctl_ok(server, "send_message", "ctlfrom@localhost", "ctlto@localhost", "hello from xmppctl")
+        m = c.wait_for(is_message, timeout=5)
+        assert m.get("from") == "ctlfrom@localhost", to_string(m)
+        assert m.get("type") == "chat", to_string(m)
+        assert m.findtext(q(NS_CLIENT, "body")) == "hello from xmppctl", to_string(m)
+        # FROM must be one of ours, TO a JID
+        assert server.ctl("send_message", "someone@remote.example", "ctlto@localhost", "x").returncode != 0
+        assert server.ctl("send_message", "ctlfrom@localhost", "not a jid@", "x").returncode != 0
+        assert not [to_string(e) for e in c.collect(0.5) if is_message(e)]
+
+
+def test_send_stanza(server):
+    ctl_ok(server, "register", "rawfrom", "localhost", "pw")
+    ctl_ok(server, "register", "rawto", "localhost", "pw")
+    with server.raw_login("rawto@localhost", "pw", "desk") as c:
+        c.become_available()
+        xml = ("<message xmlns='jabber:client' type='normal' id='raw1'><body>raw</body>"
+               "<extra xmlns='urn:example:ctl' n='1'>kept</extra></message>")
+        ctl_ok(server, "send_stanza", "rawfrom@localhost/tool", "rawto@localhost/desk", xml)
+        m = c.wait_for(is_message, timeout=5)
+        assert (m.get("from"), m.get("to"), m.get("id")) == (
+            "rawfrom@localhost/tool", "rawto@localhost/desk", "raw1"), to_string(m)
+        extra = m.find(q("urn:example:ctl", "extra"))
+        assert extra is not None and extra.get("n") == "1" and extra.text == "kept", to_string(m)
+        for bad in ("<message xmlns='jabber:client'><body>unclosed", "<foo xmlns='jabber:client'/>"):
+            r = server.ctl("send_stanza", "rawfrom@localhost", "rawto@localhost", bad)
+            assert r.returncode != 0, (bad, r.stdout)
+        assert not [to_string(e) for e in c.collect(0.5) if is_message(e)]
