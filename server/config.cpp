@@ -275,13 +275,17 @@ Config parseRoot(const YAML::Node& root, const std::string& path, const ModuleSc
         }
     }
     if (auto sm = root["stream_management"]) {
-        checkKeys(sm, "stream_management", {"enabled", "resume_timeout", "max_queue"});
+        checkKeys(sm, "stream_management", {"enabled", "resume_timeout", "max_queue", "ack_grace"});
         if (sm["enabled"]) {
             cfg.streamManagement.enabled = asBool(sm["enabled"], "stream_management.enabled");
         }
         if (sm["resume_timeout"]) {
             cfg.streamManagement.resumeTimeout = static_cast<int>(
                 asInteger(sm["resume_timeout"], "stream_management.resume_timeout", 0, 86400));
+        }
+        if (sm["ack_grace"]) {
+            cfg.streamManagement.ackGrace =
+                static_cast<int>(asInteger(sm["ack_grace"], "stream_management.ack_grace", 1, 3600));
         }
         if (sm["max_queue"]) {
             cfg.streamManagement.maxQueue =

@@ -53,6 +53,7 @@ struct StreamManagementConfig {
     bool enabled = true;
     int resumeTimeout = 300;  // seconds a lost session waits for a resumption
     size_t maxQueue = 1000;   // unacknowledged stanzas before <policy-violation/>
+    int ackGrace = 2;         // seconds a device has to ack a message before a durable copy is made
 };
 
 struct AuthConfig {

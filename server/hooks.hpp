@@ -15,6 +15,7 @@
 #include <string>
 #include <vector>
 
+#include "server/handled_token.hpp"
 #include "xmpp/element.hpp"
 #include "xmpp/jid.hpp"
 
@@ -115,12 +116,6 @@ struct UserSent {
 
 enum class FailureReason { NoResource, SessionClosed, QueueOverflow };
 
-// Held while the server has not yet taken responsibility for an inbound
-// stanza; when the last copy is released the sender's session counts the
-// stanza as handled (XEP-0198 'h'). A handler that needs a durable write
-// before that (offline storage) keeps a copy until its commit.
-using HandledToken = std::shared_ptr<void>;
-
 // A message that could not be handed to any session of its recipient.
 // Offline storage subscribes in the Store band; the core's default in the
 // Fallback band bounces it with <service-unavailable/> (RFC 6121 §8.5.2.2.1).
@@ -129,6 +124,33 @@ struct DeliveryFailed {
     xmpp::Jid to;
     FailureReason reason;
     HandledToken handled;
+};
+
+// A stored copy of a message that is still on its way to a device; see
+// DeliveryPending. Both calls come once at most, from the session's worker.
+class PendingCopy {
+  public:
+    virtual ~PendingCopy() = default;
+    // The device acknowledged the message: the copy is not needed.
+    virtual void discard() = 0;
+    // The session ended without an acknowledgement: the copy becomes an
+    // ordinary stored message for the next session.
+    virtual void release() = 0;
+};
+
+// Durable before acknowledged, for live deliveries (shared/DESIGN.md): a
+// message written to a XEP-0198 session holds its sender's HandledToken
+// until the device acknowledges it. When that takes longer than
+// stream_management.ack_grace (a sleeping phone, a hibernating session),
+// the session asks for a durable copy: a store takes `handled` (released
+// after its commit, so the sender's 'h' moves only then) and sets `copy`.
+// No taker: the token is released and the message stays in memory only.
+struct DeliveryPending {
+    const xmpp::Element* stanza;
+    xmpp::Jid to;  // the recipient's bare JID
+    HandledToken handled;
+    std::shared_ptr<PendingCopy> copy;
+    int64_t receivedAt;  // unix seconds, for the copy's XEP-0203 stamp
 };
 
 struct SessionEvent {
@@ -190,6 +212,7 @@ struct Hooks {
     // (XEP-0191 blocking).
     FoldHook<UserSent> presenceOutbound{"presence_outbound"};
     FoldHook<DeliveryFailed> deliveryFailed{"delivery_failed"};
+    FoldHook<DeliveryPending> deliveryPending{"delivery_pending"};
     NotifyHook<SessionEvent> sessionBound{"session_bound"};
     NotifyHook<SessionEvent> sessionClosed{"session_closed"};
     NotifyHook<SessionResumed> sessionResumed{"session_resumed"};

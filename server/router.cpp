@@ -16,12 +16,16 @@ using xmpp::StanzaError;
 
 namespace {
 
-void deliverAll(std::vector<std::shared_ptr<Session>>& targets, Element& stanza) {
+// A message's sender waits (XEP-0198 'h') until every device it went to
+// acknowledged it or a durable copy was made: each delivery holds the token.
+void deliverAll(std::vector<std::shared_ptr<Session>>& targets, Element& stanza,
+                const HandledToken& handled) {
     for (size_t i = 0; i < targets.size(); ++i) {
-        if (i + 1 == targets.size()) {
-            targets[i]->deliver(std::move(stanza));
+        Element copy = i + 1 == targets.size() ? std::move(stanza) : stanza;
+        if (handled) {
+            targets[i]->deliverHeld(std::move(copy), handled);
         } else {
-            targets[i]->deliver(stanza);
+            targets[i]->deliver(std::move(copy));
         }
     }
 }
@@ -278,7 +282,11 @@ void Router::routeToUser(Element& stanza, const Jid& from, const Jid& to, Handle
         }
     }
     if (target) {
-        target->deliver(std::move(stanza));
+        if (handled && stanza.name() == "message") {
+            target->deliverHeld(std::move(stanza), handled);
+        } else {
+            target->deliver(std::move(stanza));
+        }
         return;
     }
     // RFC 6121 §8.5.3.2: the full JID has no session.
@@ -312,7 +320,7 @@ void Router::routeToBare(Element& stanza, const Jid& from, const Jid& to, Handle
                 targets.push_back(r.session);
             }
         }
-        deliverAll(targets, stanza);
+        deliverAll(targets, stanza, nullptr);
         return;
     }
     // Messages, RFC 6121 §8.5.2.
@@ -342,7 +350,7 @@ void Router::routeToBare(Element& stanza, const Jid& from, const Jid& to, Handle
         }
         return;
     }
-    deliverAll(targets, stanza);
+    deliverAll(targets, stanza, handled);
 }
 
 void Router::deliveryFailed(Element& stanza, const Jid& to, FailureReason reason, HandledToken handled) {

@@ -4,6 +4,7 @@
 #include <functional>
 #include <memory>
 
+#include "server/handled_token.hpp"
 #include "xmpp/element.hpp"
 #include "xmpp/errors.hpp"
 #include "xmpp/jid.hpp"
@@ -23,6 +24,13 @@ class Session : public std::enable_shared_from_this<Session> {
     virtual const xmpp::Jid& jid() const = 0;
     virtual Worker& worker() = 0;
     virtual void deliver(xmpp::Element stanza) = 0;
+    // A message the sender's XEP-0198 'h' waits for: the session keeps
+    // `handled` until its client acknowledges the message or a durable
+    // copy is made (hooks.hpp, DeliveryPending). The default drops it.
+    virtual void deliverHeld(xmpp::Element stanza, HandledToken handled) {
+        (void)handled;
+        deliver(std::move(stanza));
+    }
     // Delivers and reports whether the client accepted the stanza: acked
     // with XEP-0198, or written out when stream management is off. false
     // means the session ended first (the caller still owns the stanza).

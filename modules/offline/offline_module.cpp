@@ -5,6 +5,7 @@
 #include <chrono>
 #include <ctime>
 #include <mutex>
+#include <random>
 #include <set>
 #include <unordered_map>
 
@@ -65,12 +66,22 @@ struct OfflineModule::Impl : std::enable_shared_from_this<OfflineModule::Impl> {
 
     // Group commit: appends that arrive while a batch is being written wait
     // for the next batch, and each batch is one transaction (one fsync).
+    struct HeldCopy;
     struct Pending {
         std::string host, user, sender, xml;
         int64_t now;
-        Element stanza;        // for the bounce when it cannot be stored
-        HandledToken handled;  // released after the commit: then the sender's h moves
+        Element stanza;                            // for the bounce when it cannot be stored
+        HandledToken handled;                      // released after the commit: then the sender's h moves
+        std::shared_ptr<HeldCopy> held = nullptr;  // a copy of a live delivery (DeliveryPending)
     };
+
+    // This run's id: copies it holds for live deliveries carry it, so this
+    // run skips them and a run after a crash delivers them.
+    const int64_t boot = [] {
+        std::random_device rd;
+        int64_t b = (static_cast<int64_t>(rd()) << 31) ^ static_cast<int64_t>(rd());
+        return b == 0 ? 1 : b;
+    }();
     std::mutex mutex;
     std::vector<Pending> pending;
     bool scheduled = false;
@@ -109,10 +120,95 @@ struct OfflineModule::Impl : std::enable_shared_from_this<OfflineModule::Impl> {
             pending.clear();
             scheduled = false;
             for (auto& p : failed) {
+                if (p.held) {
+                    std::lock_guard held(p.held->mutex);
+                    p.held->state = HeldCopy::State::Failed;  // delivered live, in memory only
+                    continue;
+                }
                 router->bounce(p.stanza,
                                StanzaError(StanzaCondition::ResourceConstraint, "offline storage is busy"));
             }
         }
+    }
+
+    // The copy a session asked for; it tells us when it is no longer needed.
+    struct HeldCopy final : PendingCopy {
+        std::weak_ptr<Impl> impl;
+        xmpp::Jid user;  // bare
+        std::mutex mutex;
+        enum class State { Waiting, Stored, Failed } state = State::Waiting;
+        int64_t id = 0;
+        bool discarded = false;
+        bool released = false;
+
+        void discard() override { settle(true); }
+        void release() override { settle(false); }
+        void settle(bool discard) {
+            {
+                std::lock_guard lock(mutex);
+                if (state == State::Waiting) {
+                    (discard ? discarded : released) = true;  // writeBatch applies it after the commit
+                    return;
+                }
+                if (state == State::Failed) {
+                    return;
+                }
+            }
+            if (auto self = impl.lock()) {
+                self->settleHeld(user, id, discard);
+            }
+        }
+    };
+
+    void settleHeld(const xmpp::Jid& user, int64_t id, bool discard) {
+        auto self = shared_from_this();
+        bool ok = pool->submit([self, user, id, discard](storage::Connection& c) {
+            try {
+                if (discard) {
+                    offline::store::discardHeld(c, id);
+                } else {
+                    offline::store::releaseHeld(c, id);
+                    self->kickChains(user);
+                }
+            } catch (const storage::Error& e) {
+                // Kept as it is: a discarded copy may then come once more at a
+                // later login, which is better than a lost one.
+                spdlog::error("offline: settling held copy {} of {} failed: {}", id, user.str(), e.what());
+            }
+        });
+        if (!ok) {
+            spdlog::warn("offline: storage busy; held copy {} of {} stays as it is", id, user.str());
+        }
+    }
+
+    // DeliveryPending: a durable copy of a message on its way to a device.
+    bool onDeliveryPending(DeliveryPending& d) {
+        const Element& m = *d.stanza;
+        std::string_view type = m.attr("type");
+        if (m.name() != "message" || !(type.empty() || type == "normal" || type == "chat") ||
+            !worthStoring(m)) {
+            return false;
+        }
+        Element stored = m;
+        if (!stored.findChild("delay", "urn:xmpp:delay")) {
+            stored.addChild("delay", "urn:xmpp:delay")
+                .setAttr("from", d.to.domain())
+                .setAttr("stamp", isoStamp(d.receivedAt));
+        }
+        auto copy = std::make_shared<HeldCopy>();
+        copy->impl = weak_from_this();
+        copy->user = d.to;
+        d.copy = copy;
+        Pending p{d.to.domain(),
+                  d.to.local(),
+                  std::string(m.attr("from")),
+                  xmpp::toString(stored, xmpp::ns::kClient),
+                  d.receivedAt,
+                  Element(),
+                  std::move(d.handled),
+                  std::move(copy)};
+        append(std::move(p));
+        return true;
     }
 
     void writeBatch(storage::Connection& c) {
@@ -125,12 +221,15 @@ struct OfflineModule::Impl : std::enable_shared_from_this<OfflineModule::Impl> {
             pending.erase(pending.begin(), pending.begin() + n);
         }
         std::vector<offline::AppendResult> results;
+        std::vector<int64_t> ids(batch.size(), 0);
         bool ok = true;
         try {
             storage::Transaction tx(c);
             offline::store::BatchAppender appender(c, maxMessages);
-            for (auto& p : batch) {
-                results.push_back(appender.append(p.host, p.user, p.sender, p.now, p.xml));
+            for (size_t i = 0; i < batch.size(); ++i) {
+                auto& p = batch[i];
+                results.push_back(
+                    appender.append(p.host, p.user, p.sender, p.now, p.xml, p.held ? boot : 0, &ids[i]));
             }
             tx.commit();
         } catch (const storage::Error& e) {
@@ -139,6 +238,11 @@ struct OfflineModule::Impl : std::enable_shared_from_this<OfflineModule::Impl> {
         }
         for (size_t i = 0; i < batch.size(); ++i) {
             auto& p = batch[i];
+            if (p.held) {
+                settleAfterCommit(c, *p.held, ok && results[i] == offline::AppendResult::Stored, ids[i]);
+                p.handled.reset();  // durable, or as durable as it gets: the sender may be acked
+                continue;           // delivered live: never bounced, never handed to a chain here
+            }
             if (!ok) {
                 router->bounce(p.stanza, StanzaError(StanzaCondition::ResourceConstraint,
                                                      "offline storage is unavailable"));
@@ -154,7 +258,7 @@ struct OfflineModule::Impl : std::enable_shared_from_this<OfflineModule::Impl> {
         // otherwise find these messages only at its next login.
         std::set<std::pair<std::string, std::string>> recipients;
         for (size_t i = 0; ok && i < batch.size(); ++i) {
-            if (results[i] == offline::AppendResult::Stored) {
+            if (results[i] == offline::AppendResult::Stored && !batch[i].held) {
                 recipients.emplace(batch[i].user, batch[i].host);
             }
         }
@@ -168,6 +272,35 @@ struct OfflineModule::Impl : std::enable_shared_from_this<OfflineModule::Impl> {
             schedule();
         } else {
             scheduled = false;
+        }
+    }
+
+    // A held copy's commit is known: apply what its session said meanwhile.
+    void settleAfterCommit(storage::Connection& c, HeldCopy& h, bool stored, int64_t id) {
+        bool discard = false;
+        bool release = false;
+        {
+            std::lock_guard lock(h.mutex);
+            h.state = stored ? HeldCopy::State::Stored : HeldCopy::State::Failed;
+            h.id = id;
+            discard = stored && h.discarded;
+            release = stored && h.released;
+        }
+        if (!stored) {
+            // Over quota or no storage: the message is in the session's
+            // memory only, as it would be without this module.
+            spdlog::warn("offline: no durable copy of a message on its way to {}", h.user.str());
+            return;
+        }
+        try {
+            if (discard) {
+                offline::store::discardHeld(c, id);
+            } else if (release) {
+                offline::store::releaseHeld(c, id);
+                kickChains(h.user);
+            }
+        } catch (const storage::Error& e) {
+            spdlog::error("offline: settling held copy {} of {} failed: {}", id, h.user.str(), e.what());
         }
     }
 
@@ -320,7 +453,8 @@ struct OfflineModule::Impl : std::enable_shared_from_this<OfflineModule::Impl> {
         bool submitted = pool->submit([self, jid, chain, afterId](storage::Connection& c) {
             std::vector<offline::StoredMessage> messages;
             try {
-                messages = offline::store::fetch(c, jid.domain(), jid.local(), kDeliveryChunk, afterId);
+                messages =
+                    offline::store::fetch(c, jid.domain(), jid.local(), kDeliveryChunk, afterId, self->boot);
             } catch (const storage::Error& e) {
                 spdlog::warn("offline: fetching for {} failed: {}", jid.bareStr(), e.what());
                 self->chainDone(jid, chain, afterId, true);
@@ -424,6 +558,9 @@ Registrations OfflineModule::start(ModuleContext& ctx) {
     auto impl = impl_;
     regs.onHook(ctx.hooks.deliveryFailed, Band::Store, "offline", [impl](DeliveryFailed& f) {
         return impl->onDeliveryFailed(f) ? Flow::Stop : Flow::Continue;
+    });
+    regs.onHook(ctx.hooks.deliveryPending, Band::Store, "offline", [impl](DeliveryPending& d) {
+        return impl->onDeliveryPending(d) ? Flow::Stop : Flow::Continue;
     });
     // XEP-0160 §3 / RFC 6121 §8.5.2.1.1: messages wait for the first
     // available presence with a non-negative priority of a session.

@@ -16,6 +16,11 @@ const storage::Migration kMigrations[] = {
      "host TEXT COLLATE \"C\" NOT NULL, username TEXT COLLATE \"C\" NOT NULL, sender TEXT NOT NULL, "
      "stored_at BIGINT NOT NULL, stanza TEXT NOT NULL);"
      "CREATE INDEX offline_messages_user ON offline_messages (host, username, id)"},
+    // A copy of a message still on its way to a device (hooks.hpp,
+    // DeliveryPending): `held` is the boot id of the server that holds it;
+    // this run's deliveries skip it, a run after a crash delivers it.
+    {"offline", 2, "ALTER TABLE offline_messages ADD COLUMN held BIGINT",
+     "ALTER TABLE offline_messages ADD COLUMN held BIGINT"},
 };
 
 }  // namespace
@@ -33,7 +38,8 @@ AppendResult append(storage::Connection& c, const std::string& host, const std::
 }
 
 AppendResult BatchAppender::append(const std::string& host, const std::string& user,
-                                   const std::string& sender, int64_t now, const std::string& stanza) {
+                                   const std::string& sender, int64_t now, const std::string& stanza,
+                                   int64_t held, int64_t* id) {
     auto key = std::make_pair(host, user);
     auto it = stored_.find(key);
     if (it == stored_.end()) {
@@ -53,21 +59,33 @@ AppendResult BatchAppender::append(const std::string& host, const std::string& u
     if (*it->second >= maxMessages_) {
         return AppendResult::QuotaExceeded;
     }
-    c_.exec(
-        "INSERT INTO offline_messages (host, username, sender, stored_at, stanza) VALUES ($1, $2, $3, $4, "
-        "$5)",
-        {host, user, sender, std::to_string(now), stanza});
+    if (held != 0) {
+        auto r = c_.exec(
+            "INSERT INTO offline_messages (host, username, sender, stored_at, stanza, held) VALUES ($1, $2, "
+            "$3, "
+            "$4, $5, $6) RETURNING id",
+            {host, user, sender, std::to_string(now), stanza, std::to_string(held)});
+        if (id && !r.rows.empty()) {
+            *id = r.rows.front().integer(0);
+        }
+    } else {
+        c_.exec(
+            "INSERT INTO offline_messages (host, username, sender, stored_at, stanza) VALUES ($1, $2, $3, "
+            "$4, "
+            "$5)",
+            {host, user, sender, std::to_string(now), stanza});
+    }
     ++*it->second;
     return AppendResult::Stored;
 }
 
 std::vector<StoredMessage> fetch(storage::Connection& c, const std::string& host, const std::string& user,
-                                 int64_t limit, int64_t afterId) {
+                                 int64_t limit, int64_t afterId, int64_t skipHeld) {
     auto r = c.exec(
         "SELECT id, sender, stored_at, stanza FROM offline_messages WHERE host = $1 AND username = $2 AND id "
-        "> $3 "
+        "> $3 AND (held IS NULL OR held <> $5) "
         "ORDER BY id LIMIT $4",
-        {host, user, std::to_string(afterId), std::to_string(limit)});
+        {host, user, std::to_string(afterId), std::to_string(limit), std::to_string(skipHeld)});
     std::vector<StoredMessage> out;
     out.reserve(r.rows.size());
     for (const auto& row : r.rows) {
@@ -87,6 +105,14 @@ int64_t remove(storage::Connection& c, const std::string& host, const std::strin
     }
     tx.commit();
     return removed;
+}
+
+void discardHeld(storage::Connection& c, int64_t id) {
+    c.exec("DELETE FROM offline_messages WHERE id = $1", {std::to_string(id)});
+}
+
+void releaseHeld(storage::Connection& c, int64_t id) {
+    c.exec("UPDATE offline_messages SET held = NULL WHERE id = $1", {std::to_string(id)});
 }
 
 int64_t count(storage::Connection& c, const std::string& host, const std::string& user) {

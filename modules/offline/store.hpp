@@ -29,9 +29,14 @@ std::span<const storage::Migration> migrations();
 // maxMessages stored (nothing already stored is ever dropped for a new one).
 AppendResult append(storage::Connection& c, const std::string& host, const std::string& user,
                     const std::string& sender, int64_t now, const std::string& stanza, int64_t maxMessages);
-// Oldest first, at most limit.
+// Oldest first, at most limit; copies held by the boot `skipHeld` (this
+// run's messages still on their way to a device) are left out.
 std::vector<StoredMessage> fetch(storage::Connection& c, const std::string& host, const std::string& user,
-                                 int64_t limit, int64_t afterId = 0);
+                                 int64_t limit, int64_t afterId = 0, int64_t skipHeld = 0);
+// A held copy: the device acknowledged it (discard), or its session ended
+// first and it becomes an ordinary stored message (release).
+void discardHeld(storage::Connection& c, int64_t id);
+void releaseHeld(storage::Connection& c, int64_t id);
 // Removes the given ids (of that user only).
 int64_t remove(storage::Connection& c, const std::string& host, const std::string& user,
                std::span<const int64_t> ids);
@@ -45,8 +50,9 @@ int64_t removeOlderThan(storage::Connection& c, int64_t cutoff);
 class BatchAppender {
   public:
     BatchAppender(storage::Connection& c, int64_t maxMessages) : c_(c), maxMessages_(maxMessages) {}
+    // held != 0 stores a held copy (see fetch) and reports its id.
     AppendResult append(const std::string& host, const std::string& user, const std::string& sender,
-                        int64_t now, const std::string& stanza);
+                        int64_t now, const std::string& stanza, int64_t held = 0, int64_t* id = nullptr);
 
   private:
     storage::Connection& c_;

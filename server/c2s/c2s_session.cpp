@@ -354,6 +354,9 @@ void C2sSession::shutdown() {
 }
 
 void C2sSession::tick(Clock::time_point now) {
+    if (smEnabled_ && !unacked_.empty() && (state_ == State::Bound || state_ == State::Hibernating)) {
+        smPersistHeld(false);
+    }
     if (state_ == State::Hibernating) {
         if (now >= hibernateUntil_) {
             spdlog::info("c2s:{} {} not resumed in time", id_, jid_.str());
@@ -822,24 +825,34 @@ void C2sSession::deliver(Element stanza) {
 }
 
 void C2sSession::deliverTracked(Element stanza, std::function<void(bool)> done) {
+    deliverEntry(std::move(stanza), std::move(done), nullptr);
+}
+
+void C2sSession::deliverHeld(Element stanza, HandledToken handled) {
+    deliverEntry(std::move(stanza), nullptr, std::move(handled));
+}
+
+void C2sSession::deliverEntry(Element stanza, std::function<void(bool)> done, HandledToken handled) {
     if (!worker_.inThisThread()) {
-        worker_.post(
-            [self = std::static_pointer_cast<C2sSession>(shared_from_this()), s = std::move(stanza),
-             done = std::move(done)]() mutable { self->deliverTracked(std::move(s), std::move(done)); });
+        worker_.post([self = std::static_pointer_cast<C2sSession>(shared_from_this()), s = std::move(stanza),
+                      done = std::move(done), handled = std::move(handled)]() mutable {
+            self->deliverEntry(std::move(s), std::move(done), std::move(handled));
+        });
         return;
     }
     switch (state_) {
         case State::Bound:
         case State::Hibernating:
-            write(std::move(stanza), std::move(done));
+            write(std::move(stanza), std::move(done), std::move(handled));
             return;
         case State::Transferred:
             if (auto next = successor_.lock()) {
                 // Always through the successor's queue: its smInstall() was
                 // posted there before, so the stanza finds it installed even
                 // when both sessions share this worker.
-                next->worker().post([next, s = std::move(stanza), done = std::move(done)]() mutable {
-                    next->deliverTracked(std::move(s), std::move(done));
+                next->worker().post([next, s = std::move(stanza), done = std::move(done),
+                                     handled = std::move(handled)]() mutable {
+                    next->deliverEntry(std::move(s), std::move(done), std::move(handled));
                 });
                 return;
             }
@@ -848,7 +861,8 @@ void C2sSession::deliverTracked(Element stanza, std::function<void(bool)> done) 
             if (done) {
                 done(false);
             } else if (stanza.name() == "message" && !redeliverToOtherResources(stanza)) {
-                service_.router().deliveryFailed(stanza, jid_, FailureReason::SessionClosed);
+                service_.router().deliveryFailed(stanza, jid_, FailureReason::SessionClosed,
+                                                 std::move(handled));
             }
     }
 }
@@ -885,7 +899,7 @@ void C2sSession::flushHeld() {
     csiInactive_ = inactive;
 }
 
-void C2sSession::write(Element stanza, std::function<void(bool)> done) {
+void C2sSession::write(Element stanza, std::function<void(bool)> done, HandledToken handled) {
     if (csiInactive_ && state_ == State::Bound) {
         if (!done && holdWhileInactive(stanza)) {
             return;
@@ -899,7 +913,11 @@ void C2sSession::write(Element stanza, std::function<void(bool)> done) {
         send(stanza);
     }
     if (smEnabled_) {
-        unacked_.push_back(Unacked{std::move(stanza), std::move(done), std::time(nullptr)});
+        unacked_.push_back(
+            Unacked{std::move(stanza), std::move(done), std::time(nullptr), std::move(handled)});
+        if (state_ == State::Hibernating && unacked_.back().handled) {
+            smPersistHeld(true);  // no device to wait for: durable now
+        }
         if (unacked_.size() > service_.config().streamManagement.maxQueue) {
             spdlog::warn("c2s:{} {} never acknowledges: {} stanzas unacknowledged", id_, jid_.str(),
                          unacked_.size());

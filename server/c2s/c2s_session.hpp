@@ -43,6 +43,7 @@ class C2sSession final : public Session, public TransportHandler, public xmpp::S
     Worker& worker() override { return worker_; }
     void deliver(xmpp::Element stanza) override;
     void deliverTracked(xmpp::Element stanza, std::function<void(bool accepted)> done) override;
+    void deliverHeld(xmpp::Element stanza, HandledToken handled) override;
     void closeWithError(xmpp::StreamError error) override;
     size_t queuedBytes() const override;
     std::string_view peer() const override;
@@ -68,6 +69,8 @@ class C2sSession final : public Session, public TransportHandler, public xmpp::S
         xmpp::Element stanza;
         std::function<void(bool)> done;  // tracked delivery, or null
         std::time_t queuedAt;            // our receive time: its XEP-0203 stamp if it ends up elsewhere
+        HandledToken handled = nullptr;  // the sender's 'h' waits for our ack or a durable copy
+        std::shared_ptr<PendingCopy> copy = nullptr;  // that durable copy (DeliveryPending)
     };
     // What a resumption moves from the old session to the new one.
     struct SmTransfer {
@@ -111,7 +114,8 @@ class C2sSession final : public Session, public TransportHandler, public xmpp::S
     void handleStanza(xmpp::Element& e);
     void handlePresence(xmpp::Element& e);
     void broadcastToOwnResources(const xmpp::Element& presence);
-    void write(xmpp::Element stanza, std::function<void(bool)> done);
+    void deliverEntry(xmpp::Element stanza, std::function<void(bool)> done, HandledToken handled);
+    void write(xmpp::Element stanza, std::function<void(bool)> done, HandledToken handled = nullptr);
     bool holdWhileInactive(xmpp::Element& stanza);
     void flushHeld();
 
@@ -125,7 +129,12 @@ class C2sSession final : public Session, public TransportHandler, public xmpp::S
     HandledToken smHandledToken();
     void smMarkHandled(uint64_t seq);
     void smFailUnacked();
-    bool redeliverToOtherResources(xmpp::Element& stanza);
+    // The client acknowledged u: its tracker and any durable copy are told.
+    static void smAccepted(Unacked& u);
+    // Makes durable copies of held messages unacknowledged for longer than
+    // stream_management.ack_grace (all of them when `all`).
+    void smPersistHeld(bool all);
+    bool redeliverToOtherResources(xmpp::Element& stanza, const HandledToken& handled = nullptr);
     bool smHibernate();
     std::optional<SmTransfer> smTakeOver(uint32_t h, const std::shared_ptr<C2sSession>& successor);
     void smInstall(SmTransfer state);

@@ -139,13 +139,40 @@ void C2sSession::smAck(const Element& e) {
     for (uint32_t i = 0; i < *newlyAcked; ++i) {
         auto entry = std::move(unacked_.front());
         unacked_.pop_front();
-        if (entry.done) {
-            entry.done(true);
-        }
+        smAccepted(entry);
     }
     // What was sent while our request was in flight needs a request of its own.
     if (!unacked_.empty() && state_ == State::Bound) {
         smRequestAck();
+    }
+}
+
+void C2sSession::smAccepted(Unacked& u) {
+    if (u.done) {
+        u.done(true);
+    }
+    if (u.copy) {
+        u.copy->discard();
+    }
+    u.handled.reset();  // the sender's 'h' may move
+}
+
+void C2sSession::smPersistHeld(bool all) {
+    const std::time_t now = std::time(nullptr);
+    const int grace = service_.config().streamManagement.ackGrace;
+    // Oldest first: stop at the first one still within its grace.
+    for (auto& u : unacked_) {
+        if (!all && now - u.queuedAt < grace) {
+            break;
+        }
+        if (!u.handled || u.copy) {
+            continue;
+        }
+        DeliveryPending pending{&u.stanza, jid_.bare(), std::move(u.handled), nullptr, u.queuedAt};
+        service_.hooks().deliveryPending.run(pending);
+        u.copy = std::move(pending.copy);
+        // A store that took the copy keeps the token until its commit; with
+        // none, it is released here and the message lives in memory only.
     }
 }
 
@@ -158,20 +185,26 @@ void C2sSession::smRequestAck() {
 void C2sSession::smFailUnacked() {
     auto queue = std::move(unacked_);
     unacked_.clear();
-    for (auto& [stanza, done, queuedAt] : queue) {
-        if (done) {
-            done(false);  // its owner (e.g. offline storage) still has it
-        } else if (stanza.name() == "message") {
+    for (auto& u : queue) {
+        if (u.done) {
+            u.done(false);  // its owner (e.g. offline storage) still has it
+        } else if (u.copy) {
+            // Already durable: it becomes an ordinary stored message, which
+            // the offline module hands to the next session.
+            u.copy->release();
+        } else if (u.stanza.name() == "message") {
             // XEP-0203 §4: when the server received it, not when the session died.
-            stampDelay(stanza, host_, queuedAt);
-            if (!redeliverToOtherResources(stanza)) {
-                service_.router().deliveryFailed(stanza, jid_, FailureReason::SessionClosed);
+            stampDelay(u.stanza, host_, u.queuedAt);
+            if (!redeliverToOtherResources(u.stanza, u.handled)) {
+                // The sender's 'h' (if it still waits) moves once this is stored.
+                service_.router().deliveryFailed(u.stanza, jid_, FailureReason::SessionClosed,
+                                                 std::move(u.handled));
             }
         }
     }
 }
 
-bool C2sSession::redeliverToOtherResources(Element& stanza) {
+bool C2sSession::redeliverToOtherResources(Element& stanza, const HandledToken& handled) {
     std::string_view type = stanza.attr("type");
     if (!(type.empty() || type == "normal" || type == "chat")) {
         return false;  // headline, groupchat, error: what delivery_failed does with them today
@@ -198,7 +231,7 @@ bool C2sSession::redeliverToOtherResources(Element& stanza) {
     // available resources.
     for (auto& r : all) {
         if (r.session.get() != this && r.available && r.priority == best) {
-            r.session->deliver(stanza);
+            r.session->deliverHeld(stanza, handled);
         }
     }
     return true;
@@ -225,9 +258,7 @@ std::optional<C2sSession::SmTransfer> C2sSession::smTakeOver(uint32_t h,
         return std::nullopt;
     }
     for (uint32_t i = 0; i < *acked; ++i) {
-        if (unacked_.front().done) {
-            unacked_.front().done(true);
-        }
+        smAccepted(unacked_.front());
         unacked_.pop_front();
     }
     outAcked_ = h;

@@ -217,6 +217,103 @@ def test_acknowledged_messages_survive_kill9(fresh_server):
         logout(bob)
 
 
+def wait_acked(c, n, timeout):
+    """Ask for acks until the server's h covers n stanzas; returns the seconds it took."""
+    started = time.monotonic()
+    while True:
+        h = ask_ack(c)
+        assert h <= n, "server acknowledged %d of %d stanzas" % (h, n)
+        if h == n:
+            return time.monotonic() - started
+        assert time.monotonic() - started < timeout, "only %d of %d acknowledged within %ss" % (h, n, timeout)
+        time.sleep(0.1)
+
+
+@pytest.mark.server_config({"stream_management": {"ack_grace": 1}})
+def test_acked_messages_to_a_sleeping_device_survive_kill9(fresh_server):
+    """The promise for a recipient that is online but does not acknowledge
+    (a phone asleep on a live connection): the sender's XEP-0198 ack waits
+    until the device acks or a durable copy exists (stream_management.
+    ack_grace), so after kill -9 the recipient still gets every message it
+    had not acknowledged, once, in order, with its original delay stamp."""
+    srv = fresh_server
+    n = 20
+    alice_jid, alice_pw = srv.new_user("alice")
+    bob_jid, bob_pw = srv.new_user("bob")
+    phone = srv.raw_login(bob_jid, bob_pw, "phone")
+    enable_sm(phone, resume=True)
+    phone.become_available()
+    sender = srv.raw_login(alice_jid, alice_pw, "desk")
+    enable_sm(sender)
+    sent_at = datetime.now(timezone.utc)
+    sender.send("".join(
+        "<message to='%s' id='s%02d' type='chat'><body>asleep #%02d</body></message>" % (bob_jid, i, i)
+        for i in range(n)))
+    wait_messages(phone, n)  # written to the phone, which never answers <r/>
+    wait_acked(sender, n, timeout=15)
+    assert ctl_offline_count(srv, bob_jid) == n, "no durable copies behind the sender's ack"
+    srv.restart(kill=True)
+    sender.close()
+    phone.close()
+    with srv.raw_login(bob_jid, bob_pw, "phone2") as bob:
+        enable_sm(bob)
+        bob.become_available()
+        wait_messages(bob, n, timeout=20, answer_r=True)
+        bob.collect(1.0)  # anything more would be a duplicate
+        got = messages_after(bob)
+        assert [body(m) for m in got] == ["asleep #%02d" % i for i in range(n)]
+        for m in got:
+            check_delay(m, sent_at)
+        bob.send("<a xmlns='%s' h='%d'/>" % (NS_SM, sm_received(bob)))
+        assert wait_offline_count(srv, bob_jid, 0) == 0
+        logout(bob)
+
+
+@pytest.mark.server_config({"stream_management": {"ack_grace": 1}})
+def test_held_copies_are_deleted_when_the_device_acks_and_kept_when_it_never_does(fresh_server):
+    """A late ack deletes the durable copies (nothing comes twice at the next
+    login); a session that ends without acking turns them into ordinary
+    offline messages, delivered once at the next login."""
+    srv = fresh_server
+    alice_jid, alice_pw = srv.new_user("alice")
+    bob_jid, bob_pw = srv.new_user("bob")
+    sender = srv.raw_login(alice_jid, alice_pw, "desk")
+    enable_sm(sender)
+
+    late = srv.raw_login(bob_jid, bob_pw, "late")
+    enable_sm(late)
+    late.become_available()
+    sender.send("".join("<message to='%s' type='chat'><body>late #%d</body></message>" % (bob_jid, i)
+                        for i in range(3)))
+    wait_messages(late, 3)
+    wait_acked(sender, 3, timeout=10)
+    assert wait_offline_count(srv, bob_jid, 3) == 3, "no durable copies of the unacknowledged messages"
+    late.send("<a xmlns='%s' h='%d'/>" % (NS_SM, sm_received(late)))  # the device wakes up
+    assert wait_offline_count(srv, bob_jid, 0) == 0, "copies kept after the device acknowledged"
+    logout(late)
+
+    mute = srv.raw_login(bob_jid, bob_pw, "mute")
+    enable_sm(mute)
+    mute.become_available()
+    sender.send("".join("<message to='%s' type='chat'><body>mute #%d</body></message>" % (bob_jid, i)
+                        for i in range(3)))
+    wait_messages(mute, 3)
+    wait_acked(sender, 6, timeout=10)
+    assert wait_offline_count(srv, bob_jid, 3) == 3
+    mute.close()  # no resumption asked for: the session ends, unacknowledged
+    time.sleep(1.0)
+    assert ctl_offline_count(srv, bob_jid) == 3, "released copies must be stored exactly once"
+    with srv.raw_login(bob_jid, bob_pw, "next") as bob:
+        enable_sm(bob)
+        bob.become_available()
+        wait_messages(bob, 3, timeout=10, answer_r=True)
+        bob.collect(1.0)
+        assert [body(m) for m in messages_after(bob)] == ["mute #%d" % i for i in range(3)]
+        logout(bob)
+    sender.close()
+    assert not errors_in(sender), errors_in(sender)
+
+
 # --------------------------------------------------------- 2. resumption
 
 
