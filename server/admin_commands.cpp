@@ -231,6 +231,13 @@ void registerCoreCommands(ModuleHost& host, AdminContext ctx) {
          {"FROM", "TO", "BODY"},
          "Sends a chat message as FROM (any JID of our hosts)",
          [sendAs](const std::vector<std::string>& a, AdminReply reply) {
+             // XML 1.0 §2.2: no control characters but tab, LF and CR, even escaped.
+             for (unsigned char ch : a[2]) {
+                 if (ch < 0x20 && ch != '\t' && ch != '\n' && ch != '\r') {
+                     reply(2, "BODY contains a control character XML cannot carry\n");
+                     return;
+                 }
+             }
              xmpp::Element m("message", std::string(xmpp::ns::kClient));
              m.setAttr("type", "chat").setAttr("id", "xmppctl-" + std::to_string(std::time(nullptr)));
              m.addChild("body", std::string(xmpp::ns::kClient)).addText(a[2]);

@@ -22,6 +22,18 @@ void appendEscaped(std::string& out, std::string_view text) {
             case '\'':
                 rep = "&apos;";
                 break;
+            // Character references keep these through a parser: a literal one
+            // in an attribute would be normalised to a space, a literal CR to
+            // LF (XML 1.0 §3.3.3, §2.11).
+            case '\t':
+                rep = "&#9;";
+                break;
+            case '\n':
+                rep = "&#10;";
+                break;
+            case '\r':
+                rep = "&#13;";
+                break;
             default:
                 continue;
         }

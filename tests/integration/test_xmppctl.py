@@ -227,7 +227,14 @@ def test_send_message(server):
         # FROM must be one of ours, TO a JID
         assert server.ctl("send_message", "someone@remote.example", "ctlto@localhost", "x").returncode != 0
         assert server.ctl("send_message", "ctlfrom@localhost", "not a jid@", "x").returncode != 0
+        # a control character XML cannot carry is refused, not sent as broken XML
+        r = server.ctl("send_message", "ctlfrom@localhost", "ctlto@localhost", "bell\x07")
+        assert r.returncode == 2 and "control character" in r.stderr, (r.returncode, r.stdout, r.stderr)
         assert not [to_string(e) for e in c.collect(0.5) if is_message(e)]
+        # a multi-line body arrives as it was written
+        ctl_ok(server, "send_message", "ctlfrom@localhost", "ctlto@localhost", "two\r\nlines")
+        m = c.wait_for(is_message, timeout=5)
+        assert m.findtext(q(NS_CLIENT, "body")) == "two\r\nlines", repr(m.findtext(q(NS_CLIENT, "body")))
 
 
 def test_send_stanza(server):

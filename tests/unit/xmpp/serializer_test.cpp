@@ -2,6 +2,7 @@
 
 #include "xmpp/errors.hpp"
 #include "xmpp/serializer.hpp"
+#include "xmpp/stream_parser.hpp"
 
 using namespace xmpp;
 
@@ -48,4 +49,19 @@ TEST_CASE("condition names map both ways") {
         CHECK(stanzaConditionFromString(toString(c)) == c);
     }
     CHECK_FALSE(stanzaConditionFromString("no-such-condition"));
+}
+
+TEST_CASE("whitespace in attributes and CR in text survive a parse round trip") {
+    Element testling("message", "jabber:client");
+    testling.setAttr("id", "tab\there\nnewline\rcr");
+    testling.addChild("body", "jabber:client").addText("line one\r\nline two\ttabbed");
+    const std::string xml = toString(testling, "jabber:client");
+    CHECK(xml.find('\n') == std::string::npos);
+    CHECK(xml.find('\r') == std::string::npos);
+    auto parsed = parseStanza(xml);
+    REQUIRE(parsed.has_value());
+    CHECK(parsed->attr("id") == "tab\there\nnewline\rcr");
+    REQUIRE(parsed->findChild("body", "jabber:client") != nullptr);
+    CHECK(parsed->findChild("body", "jabber:client")->text() == "line one\r\nline two\ttabbed");
+    CHECK(toString(*parsed, "jabber:client") == xml);
 }
