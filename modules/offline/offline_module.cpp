@@ -5,6 +5,7 @@
 #include <chrono>
 #include <ctime>
 #include <mutex>
+#include <optional>
 #include <random>
 #include <set>
 #include <unordered_map>
@@ -184,29 +185,16 @@ struct OfflineModule::Impl : std::enable_shared_from_this<OfflineModule::Impl> {
     // DeliveryPending: a durable copy of a message on its way to a device.
     bool onDeliveryPending(DeliveryPending& d) {
         const Element& m = *d.stanza;
-        std::string_view type = m.attr("type");
-        if (m.name() != "message" || !(type.empty() || type == "normal" || type == "chat") ||
-            !worthStoring(m)) {
+        auto xml = storedForm(m, d.to, d.receivedAt);
+        if (!xml) {
             return false;
-        }
-        Element stored = m;
-        if (!stored.findChild("delay", "urn:xmpp:delay")) {
-            stored.addChild("delay", "urn:xmpp:delay")
-                .setAttr("from", d.to.domain())
-                .setAttr("stamp", isoStamp(d.receivedAt));
         }
         auto copy = std::make_shared<HeldCopy>();
         copy->impl = weak_from_this();
         copy->user = d.to;
         d.copy = copy;
-        Pending p{d.to.domain(),
-                  d.to.local(),
-                  std::string(m.attr("from")),
-                  xmpp::toString(stored, xmpp::ns::kClient),
-                  d.receivedAt,
-                  Element(),
-                  std::move(d.handled),
-                  std::move(copy)};
+        Pending p{d.to.domain(), d.to.local(), std::string(m.attr("from")), std::move(*xml),
+                  d.receivedAt,  Element(),    std::move(d.handled),        std::move(copy)};
         append(std::move(p));
         return true;
     }
@@ -304,30 +292,34 @@ struct OfflineModule::Impl : std::enable_shared_from_this<OfflineModule::Impl> {
         }
     }
 
-    bool onDeliveryFailed(DeliveryFailed& f) {
-        Element& m = *f.stanza;
+    // The message as it is stored: with a XEP-0203 delay stamped `received`
+    // unless it has one; nullopt when it is not kept for later (XEP-0160 §3).
+    static std::optional<std::string> storedForm(const Element& m, const xmpp::Jid& to, int64_t received) {
         std::string_view type = m.attr("type");
         if (m.name() != "message" || !(type.empty() || type == "normal" || type == "chat") ||
             !worthStoring(m)) {
-            return false;
+            return std::nullopt;
         }
         Element stored = m;
         if (!stored.findChild("delay", "urn:xmpp:delay")) {
-            int64_t now = nowSeconds();
             stored.addChild("delay", "urn:xmpp:delay")
-                .setAttr("from", f.to.domain())
-                .setAttr("stamp", isoStamp(now));
+                .setAttr("from", to.domain())
+                .setAttr("stamp", isoStamp(received));
+        }
+        return xmpp::toString(stored, xmpp::ns::kClient);
+    }
+
+    bool onDeliveryFailed(DeliveryFailed& f) {
+        Element& m = *f.stanza;
+        auto xml = storedForm(m, f.to, nowSeconds());
+        if (!xml) {
+            return false;
         }
         // durable_ack off (benchmarks only): the sender's XEP-0198 ack no
         // longer waits for the commit.
         HandledToken handled = durableAck ? std::move(f.handled) : nullptr;
-        Pending p{f.to.domain(),
-                  f.to.local(),
-                  std::string(m.attr("from")),
-                  xmpp::toString(stored, xmpp::ns::kClient),
-                  nowSeconds(),
-                  std::move(m),
-                  std::move(handled)};
+        Pending p{f.to.domain(), f.to.local(), std::string(m.attr("from")), std::move(*xml),
+                  nowSeconds(),  std::move(m), std::move(handled)};
         append(std::move(p));
         return true;
     }
