@@ -33,6 +33,9 @@ xmppd_install_packages() {
 xmppd_build() {
   local dir="$1"
   shift
+  # Paths relative to the checkout in ccache's keys: another clone of the
+  # repository on this machine reuses the objects.
+  export CCACHE_BASEDIR="$XMPPD_ROOT"
   if [ ! -f "$dir/build.ninja" ]; then
     cmake -S "$XMPPD_ROOT" -B "$dir" -G Ninja "$@"
   fi
