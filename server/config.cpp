@@ -2,10 +2,14 @@
 
 #include <yaml-cpp/yaml.h>
 
+#include <algorithm>
+#include <cctype>
 #include <fstream>
 #include <set>
 #include <sstream>
 #include <thread>
+
+#include "xmpp/jid.hpp"
 
 namespace xmppd {
 
@@ -95,18 +99,28 @@ void parseListeners(const YAML::Node& list, Config& cfg) {
         std::string path = "listen[" + std::to_string(i++) + "]";
         checkKeys(l, path, {"port", "address", "module", "tls", "starttls_required"});
         ListenerConfig lc;
+        if (l["module"]) {
+            lc.module = asString(l["module"], path + ".module");
+            if (lc.module != "c2s" && lc.module != "component") {
+                fail(path + ".module", l["module"], "expected one of: c2s, component");
+            }
+        }
+        if (lc.module == "component") {
+            // XEP-0114 has no STARTTLS and the secret is the only credential:
+            // loopback unless the operator says otherwise.
+            lc.address = "127.0.0.1";
+            lc.starttlsRequired = false;
+            if (l["starttls_required"]) {
+                fail(path + ".starttls_required", l["starttls_required"],
+                     "not available on a component listener (use tls: true for direct TLS)");
+            }
+        }
         if (!l["port"]) {
             fail(path, l, "missing key 'port'");
         }
         lc.port = static_cast<uint16_t>(asInteger(l["port"], path + ".port", 0, 65535));
         if (l["address"]) {
             lc.address = asString(l["address"], path + ".address");
-        }
-        if (l["module"]) {
-            lc.module = asString(l["module"], path + ".module");
-            if (lc.module != "c2s") {
-                fail(path + ".module", l["module"], "expected one of: c2s");
-            }
         }
         if (l["tls"]) {
             lc.directTls = asBool(l["tls"], path + ".tls");
@@ -115,6 +129,60 @@ void parseListeners(const YAML::Node& list, Config& cfg) {
             lc.starttlsRequired = asBool(l["starttls_required"], path + ".starttls_required");
         }
         cfg.listeners.push_back(lc);
+    }
+}
+
+std::string readSecretFile(const std::string& file, const std::string& path, const YAML::Node& node) {
+    std::ifstream in(file);
+    if (!in) {
+        fail(path, node, "cannot read '" + file + "'");
+    }
+    std::stringstream buf;
+    buf << in.rdbuf();
+    std::string secret = buf.str();
+    while (!secret.empty() && std::isspace(static_cast<unsigned char>(secret.back()))) {
+        secret.pop_back();  // the file's final newline is not part of the secret
+    }
+    if (secret.empty()) {
+        fail(path, node, "'" + file + "' holds no secret");
+    }
+    return secret;
+}
+
+void parseComponents(const YAML::Node& map, Config& cfg) {
+    if (!map.IsMap()) {
+        fail("components", map, "expected a mapping of component domains to {secret | secret_file}");
+    }
+    for (const auto& kv : map) {
+        auto name = kv.first.as<std::string>();
+        std::string path = "components." + name;
+        auto domain = xmpp::prepDomainpart(name);
+        if (!domain) {
+            fail(path, kv.first, "expected a domain name");
+        }
+        if (std::find(cfg.hosts.begin(), cfg.hosts.end(), *domain) != cfg.hosts.end()) {
+            fail(path, kv.first, "is one of hosts; a component needs a domain of its own");
+        }
+        for (const auto& c : cfg.components) {
+            if (c.domain == *domain) {
+                fail(path, kv.first, "declared twice");
+            }
+        }
+        const YAML::Node& v = kv.second;
+        checkKeys(v, path, {"secret", "secret_file"});
+        ComponentConfig cc;
+        cc.domain = *domain;
+        if (v["secret"] && v["secret_file"]) {
+            fail(path, v, "expected either secret or secret_file, not both");
+        } else if (v["secret"]) {
+            cc.secret = asString(v["secret"], path + ".secret");
+        } else if (v["secret_file"]) {
+            cc.secret = readSecretFile(asString(v["secret_file"], path + ".secret_file"),
+                                       path + ".secret_file", v["secret_file"]);
+        } else {
+            fail(path, v, "missing key 'secret' or 'secret_file'");
+        }
+        cfg.components.push_back(std::move(cc));
     }
 }
 
@@ -156,7 +224,7 @@ Config parseRoot(const YAML::Node& root, const std::string& path, const ModuleSc
     cfg.path = path;
     checkKeys(root, "",
               {"hosts", "loglevel", "log_file", "data_dir", "workers", "tls", "storage", "listen", "control",
-               "auth", "stream_management", "limits", "modules"});
+               "auth", "stream_management", "limits", "modules", "components"});
     if (!root["hosts"] || !root["hosts"].IsSequence() || root["hosts"].size() == 0) {
         fail("hosts", root["hosts"] ? root["hosts"] : root, "expected a non-empty list of domain names");
     }
@@ -291,6 +359,9 @@ Config parseRoot(const YAML::Node& root, const std::string& path, const ModuleSc
             cfg.streamManagement.maxQueue =
                 static_cast<size_t>(asInteger(sm["max_queue"], "stream_management.max_queue", 10, 1000000));
         }
+    }
+    if (auto c = root["components"]) {
+        parseComponents(c, cfg);
     }
     if (auto m = root["modules"]) {
         if (!m.IsMap()) {

@@ -23,9 +23,16 @@ struct ConfigError : std::runtime_error {
 struct ListenerConfig {
     std::string address = "::";
     uint16_t port = 0;
-    std::string module = "c2s";
+    std::string module = "c2s";    // c2s | component (XEP-0114)
     bool directTls = false;        // XEP-0368: TLS from the first byte
     bool starttlsRequired = true;  // RFC 6120 §5.3.1: mandatory-to-negotiate
+};
+
+// An external component (XEP-0114): the domain it serves and the shared
+// secret of its handshake (from `secret`, or read from `secret_file`).
+struct ComponentConfig {
+    std::string domain;
+    std::string secret;
 };
 
 struct TlsConfig {
@@ -99,6 +106,7 @@ struct Config {
     AuthConfig auth;
     LimitsConfig limits;
     StreamManagementConfig streamManagement;
+    std::vector<ComponentConfig> components;
     // Module name → its options, in the order of the file. A module is
     // enabled when its key is present under `modules:`.
     std::vector<std::pair<std::string, ModuleOptions>> modules;

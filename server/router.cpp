@@ -48,6 +48,61 @@ bool Router::isLocalHost(std::string_view domain) const {
     return std::find(hosts_.begin(), hosts_.end(), domain) != hosts_.end();
 }
 
+void Router::setComponentDomains(const std::vector<std::string>& domains) {
+    std::unique_lock lock(componentsMutex_);
+    for (const auto& d : domains) {
+        components_.emplace(d, nullptr);
+    }
+}
+
+bool Router::isComponentDomain(std::string_view domain) const {
+    std::shared_lock lock(componentsMutex_);
+    return components_.find(domain) != components_.end();
+}
+
+bool Router::attachComponent(const std::string& domain, std::shared_ptr<Session> session) {
+    std::unique_lock lock(componentsMutex_);
+    auto it = components_.find(domain);
+    if (it == components_.end() || it->second) {
+        return false;
+    }
+    it->second = std::move(session);
+    return true;
+}
+
+void Router::detachComponent(const std::string& domain, const Session* session) {
+    std::unique_lock lock(componentsMutex_);
+    auto it = components_.find(domain);
+    if (it != components_.end() && it->second.get() == session) {
+        it->second = nullptr;
+    }
+}
+
+std::vector<std::pair<std::string, std::shared_ptr<Session>>> Router::components() const {
+    std::shared_lock lock(componentsMutex_);
+    return {components_.begin(), components_.end()};
+}
+
+bool Router::routeToComponent(Element& stanza, const Jid& to) {
+    std::shared_ptr<Session> target;
+    {
+        std::shared_lock lock(componentsMutex_);
+        auto it = components_.find(to.domain());
+        if (it == components_.end()) {
+            return false;
+        }
+        target = it->second;
+    }
+    if (target) {
+        target->deliver(std::move(stanza));
+    } else if (stanza.name() != "presence") {
+        // The component is not connected: nothing is queued for it (XEP-0114
+        // has no resumption); presence to an unavailable entity is dropped.
+        bounce(stanza, StanzaError(StanzaCondition::ServiceUnavailable, "the component is not connected"));
+    }
+    return true;
+}
+
 Router::Shard& Router::shardFor(const std::string& bare) const {
     return shards_[std::hash<std::string>{}(bare) % kShards];
 }
@@ -209,6 +264,9 @@ void Router::route(Element stanza, HandledToken handled) {
         }
     }
     if (!isLocalHost(to->domain())) {
+        if (routeToComponent(stanza, *to)) {
+            return;
+        }
         // No server-to-server yet (roadmap step 9).
         bounce(stanza, StanzaError(StanzaCondition::RemoteServerNotFound));
         return;

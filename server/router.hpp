@@ -35,6 +35,19 @@ class Router {
     bool isLocalHost(std::string_view domain) const;
     const std::vector<std::string>& hosts() const { return hosts_; }
 
+    // External components (XEP-0114). The component domains are set once,
+    // before the listeners open. Stanzas to a component domain (or any JID
+    // at it) go to its attached session; while none is attached, iq and
+    // message get <service-unavailable/> and presence is dropped.
+    void setComponentDomains(const std::vector<std::string>& domains);
+    bool isComponentDomain(std::string_view domain) const;
+    // false when the domain is not a component's or already has a session.
+    bool attachComponent(const std::string& domain, std::shared_ptr<Session> session);
+    // Only the attached session itself can detach.
+    void detachComponent(const std::string& domain, const Session* session);
+    // Each component domain with its session (null while disconnected).
+    std::vector<std::pair<std::string, std::shared_ptr<Session>>> components() const;
+
     // Binds a full JID to a session. Returns the session it replaced, if any
     // (the caller closes it with <conflict/>, RFC 6120 §7.7.2.2).
     std::shared_ptr<Session> bind(const xmpp::Jid& full, std::shared_ptr<Session> session);
@@ -88,6 +101,7 @@ class Router {
                      HandledToken& handled);
     void routeToBare(xmpp::Element& stanza, const xmpp::Jid& from, const xmpp::Jid& to,
                      HandledToken& handled);
+    bool routeToComponent(xmpp::Element& stanza, const xmpp::Jid& to);
     bool handleIq(IqScope scope, xmpp::Element& iq, const xmpp::Jid& from, const xmpp::Jid& to);
 
     std::vector<std::string> hosts_;
@@ -98,6 +112,8 @@ class Router {
         IqHandler handler;
     };
     std::map<std::pair<IqScope, std::string>, IqEntry> iqHandlers_;
+    mutable std::shared_mutex componentsMutex_;
+    std::map<std::string, std::shared_ptr<Session>, std::less<>> components_;
 };
 
 }  // namespace xmppd

@@ -15,6 +15,8 @@
 #include "server/accounts.hpp"
 #include "server/admin_commands.hpp"
 #include "server/c2s/c2s_service.hpp"
+#include "server/component/component_commands.hpp"
+#include "server/component/component_service.hpp"
 #include "server/hooks.hpp"
 #include "server/module_host.hpp"
 #include "server/net/io_runtime.hpp"
@@ -123,6 +125,7 @@ struct Server::Impl {
     std::unique_ptr<TlsContext> tls;
     std::unique_ptr<IoRuntime> io;
     std::unique_ptr<C2sService> c2s;
+    std::unique_ptr<ComponentService> components;
 
     explicit Impl(Config c) : config(std::move(c)) {}
 };
@@ -165,6 +168,11 @@ void Server::start() {
                  cfg.storage.backend == "postgres" ? "postgres" : cfg.storage.sqlitePath);
 
     s.router = std::make_unique<Router>(cfg.hosts, s.hooks);
+    std::vector<std::string> componentDomains;
+    for (const auto& c : cfg.components) {
+        componentDomains.push_back(c.domain);
+    }
+    s.router->setComponentDomains(componentDomains);
     s.accounts = std::make_unique<Accounts>(*s.pool, s.hooks, cfg.hosts, cfg.auth.scramIterations);
 
     // The legacy session establishment iq (RFC 3921 §3, optional since RFC 6121):
@@ -193,25 +201,37 @@ void Server::start() {
         std::make_unique<C2sService>(cfg, *s.router, *s.accounts, s.hooks, s.tls.get(), s.io->workerCount());
     s.c2s->setKeepalive(s.modules->keepalive());
     s.c2s->setStreamFeatures(s.modules->streamFeatures());
+    s.components = std::make_unique<ComponentService>(cfg, *s.router, s.io->workerCount());
 
     registerCoreCommands(*s.modules,
                          AdminContext{cfg, s.info, *s.router, *s.accounts, *s.pool, *s.io, *s.c2s});
+    registerComponentCommands(*s.modules, *s.router);
 
     for (const auto& l : cfg.listeners) {
         const ListenerConfig* lc = &l;
-        uint16_t port = s.io->listen(l, s.tls.get(), cfg.limits.maxOutboundBytes,
-                                     [c2s = s.c2s.get(), lc](Worker& w, std::shared_ptr<Transport> t) {
-                                         c2s->accept(w, std::move(t), *lc);
-                                     });
+        IoRuntime::AcceptFn onAccept;
+        if (l.module == "component") {
+            onAccept = [comps = s.components.get()](Worker& w, std::shared_ptr<Transport> t) {
+                comps->accept(w, std::move(t));
+            };
+        } else {
+            onAccept = [c2s = s.c2s.get(), lc](Worker& w, std::shared_ptr<Transport> t) {
+                c2s->accept(w, std::move(t), *lc);
+            };
+        }
+        uint16_t port = s.io->listen(l, s.tls.get(), cfg.limits.maxOutboundBytes, std::move(onAccept));
         spdlog::info("listening on [{}]:{} ({}{})", l.address, port, l.module,
-                     l.directTls ? ", direct TLS" : (s.tls ? ", STARTTLS" : ", no TLS"));
+                     l.directTls ? ", direct TLS" : (s.tls && l.module == "c2s" ? ", STARTTLS" : ", no TLS"));
     }
     s.io->listenControl(cfg.controlSocket,
                         [mods = s.modules.get()](std::vector<std::string> args, AdminReply reply) {
                             dispatchCommand(mods->commands(), args, std::move(reply));
                         });
     spdlog::info("control socket {}", cfg.controlSocket);
-    s.io->every(std::chrono::seconds(1), [c2s = s.c2s.get()](Worker& w) { c2s->tick(w); });
+    s.io->every(std::chrono::seconds(1), [c2s = s.c2s.get(), comps = s.components.get()](Worker& w) {
+        c2s->tick(w);
+        comps->tick(w);
+    });
 }
 
 void Server::run() {
@@ -235,11 +255,15 @@ void Server::run() {
         s.io->closeListeners();
         for (size_t i = 0; i < s.io->workerCount(); ++i) {
             Worker& w = s.io->worker(i);
-            w.post([&s, &w] { s.c2s->shutdownWorker(w); });
+            w.post([&s, &w] {
+                s.components->shutdownWorker(w);
+                s.c2s->shutdownWorker(w);
+            });
         }
         // Give the streams a moment to flush their closing tags.
         auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
-        while (s.c2s->liveSessions() > 0 && std::chrono::steady_clock::now() < deadline) {
+        while (s.c2s->liveSessions() + s.components->liveSessions() > 0 &&
+               std::chrono::steady_clock::now() < deadline) {
             std::this_thread::sleep_for(std::chrono::milliseconds(20));
         }
         s.io->stop();
@@ -247,6 +271,7 @@ void Server::run() {
     spdlog::info("xmppd {} started for {}", s.info.version, fmt::join(s.config.hosts, ", "));
     s.io->run();
     s.modules->stop();
+    s.components.reset();
     s.c2s.reset();
     s.pool.reset();
     spdlog::info("xmppd stopped");

@@ -18,6 +18,7 @@ Registrations DiscoModule::start(ModuleContext& ctx) {
     Registrations regs;
     regs.features = {std::string(ns::kDiscoInfo), std::string(ns::kDiscoItems)};
     const DiscoRegistry* disco = &ctx.disco;
+    const Router* router = &ctx.router;
     regs.iqHandlers.push_back(
         {IqScope::Server, std::string(ns::kDiscoInfo), [disco](const IqRequest& req, const IqResponder& r) {
              if (req.iq.attr("type") != "get") {
@@ -42,13 +43,21 @@ Registrations DiscoModule::start(ModuleContext& ctx) {
              r.result(&q);
          }});
     regs.iqHandlers.push_back(
-        {IqScope::Server, std::string(ns::kDiscoItems), [](const IqRequest& req, const IqResponder& r) {
+        {IqScope::Server, std::string(ns::kDiscoItems), [router](const IqRequest& req, const IqResponder& r) {
              if (req.iq.attr("type") != "get") {
                  r.error(xmpp::StanzaError(xmpp::StanzaCondition::NotAllowed));
                  return;
              }
-             // Components will be listed here (XEP-0114 issue).
+             // The connected external components (XEP-0114), each a service
+             // that answers its own disco#info.
              Element q("query", std::string(ns::kDiscoItems));
+             if (!req.payload.hasAttr("node")) {
+                 for (const auto& [domain, session] : router->components()) {
+                     if (session) {
+                         q.addChild("item", std::string(ns::kDiscoItems)).setAttr("jid", domain);
+                     }
+                 }
+             }
              r.result(&q);
          }});
     return regs;

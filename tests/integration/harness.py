@@ -162,6 +162,10 @@ class XmppdServer:
         self.tls_port = free_port()
         while self.tls_port == self.c2s_port:
             self.tls_port = free_port()
+        # XEP-0114 listener, added when the config declares `components`.
+        self.component_port = free_port()
+        while self.component_port in (self.c2s_port, self.tls_port):
+            self.component_port = free_port()
         self.host = HOST
         self.config_path = self.dir / "xmppd.yml"
         self.log_path = self.dir / "server.log"
@@ -204,6 +208,9 @@ class XmppdServer:
             if not conninfo:
                 pytest.skip("XMPPD_TEST_PG is not set")
             cfg["storage"]["postgres"] = {"conninfo": conninfo, "pool_size": 4}
+        if extra.get("components"):
+            # The address is left to the default (loopback for components).
+            cfg["listen"].append({"port": self.component_port, "module": "component"})
         return deep_update(cfg, extra)
 
     # ------------------------------------------------------------- lifecycle

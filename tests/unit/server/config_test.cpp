@@ -1,5 +1,8 @@
 #include <catch2/catch.hpp>
 
+#include <cstdio>
+#include <filesystem>
+
 #include "server/config.hpp"
 #include "server/server.hpp"
 
@@ -60,4 +63,56 @@ TEST_CASE("invalid YAML is reported with its line") {
 TEST_CASE("postgres without conninfo is refused") {
     CHECK_THROWS_WITH(parseConfig(kMinimal + "storage:\n  backend: postgres\n", "x.yml", kSchemas),
                       Catch::Contains("storage.postgres.conninfo"));
+}
+
+TEST_CASE("a component listener defaults to loopback and takes components with secrets") {
+    std::string text = kMinimal +
+                       "  - port: 5347\n    module: component\n"
+                       "components:\n  bot.example.com:\n    secret: s3cret\n";
+    auto testling = parseConfig(text, "x.yml", kSchemas);
+    REQUIRE(testling.listeners.size() == 2);
+    CHECK(testling.listeners[1].module == "component");
+    CHECK(testling.listeners[1].address == "127.0.0.1");
+    CHECK_FALSE(testling.listeners[1].starttlsRequired);
+    REQUIRE(testling.components.size() == 1);
+    CHECK(testling.components[0].domain == "bot.example.com");
+    CHECK(testling.components[0].secret == "s3cret");
+}
+
+TEST_CASE("a component's secret_file is read without its final newline") {
+    std::string file = (std::filesystem::temp_directory_path() / "xmppd-component-secret-test.txt").string();
+    {
+        std::FILE* f = std::fopen(file.c_str(), "w");
+        REQUIRE(f);
+        std::fputs("from-a-file\n", f);
+        std::fclose(f);
+    }
+    auto testling = parseConfig(kMinimal + "components:\n  irc.example.com:\n    secret_file: " + file + "\n",
+                                "x.yml", kSchemas);
+    REQUIRE(testling.components.size() == 1);
+    CHECK(testling.components[0].secret == "from-a-file");
+    std::remove(file.c_str());
+}
+
+TEST_CASE("component config errors name the key and the line") {
+    CHECK_THROWS_WITH(parseConfig(kMinimal + "  - port: 5347\n    module: s2s\n", "x.yml", kSchemas),
+                      Catch::Contains("listen[1].module (line 5): expected one of: c2s, component"));
+    CHECK_THROWS_WITH(
+        parseConfig(kMinimal + "components:\n  bot.example.com:\n    secrett: x\n", "x.yml", kSchemas),
+        Catch::Contains("components.bot.example.com.secrett (line 6): unknown key"));
+    CHECK_THROWS_WITH(
+        parseConfig(kMinimal + "components:\n  bot.example.com: {}\n", "x.yml", kSchemas),
+        Catch::Contains("components.bot.example.com (line 5): missing key 'secret' or 'secret_file'"));
+    CHECK_THROWS_WITH(
+        parseConfig(kMinimal + "components:\n  example.com:\n    secret: x\n", "x.yml", kSchemas),
+        Catch::Contains("components.example.com (line 5)") && Catch::Contains("one of hosts"));
+    CHECK_THROWS_WITH(
+        parseConfig(kMinimal + "components:\n  bot.example.com:\n    secret_file: /nonexistent/secret\n",
+                    "x.yml", kSchemas),
+        Catch::Contains(
+            "components.bot.example.com.secret_file (line 6): cannot read '/nonexistent/secret'"));
+    CHECK_THROWS_WITH(
+        parseConfig(kMinimal + "  - port: 5347\n    module: component\n    starttls_required: true\n",
+                    "x.yml", kSchemas),
+        Catch::Contains("listen[1].starttls_required (line 6)"));
 }
