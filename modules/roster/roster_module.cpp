@@ -272,8 +272,9 @@ void RosterModule::Impl::answerSubscriptionQuery(const SubscriptionQuery& q) {
     auto answer = q.answer;
     Jid user = q.user.bare();
     std::string contact = q.contact.bareStr();
+    bool inRoster = q.question == SubscriptionQuery::Question::InRoster;
     // In the lane: the answer reflects every subscription change queued before.
-    bool queued = runSerial([user, contact, answer](storage::Connection& c) {
+    bool queued = runSerial([user, contact, answer, inRoster](storage::Connection& c) {
         std::optional<Item> item;
         try {
             item = roster::store::get(c, user.domain(), user.local(), contact);
@@ -282,7 +283,7 @@ void RosterModule::Impl::answerSubscriptionQuery(const SubscriptionQuery& q) {
             answer(std::nullopt);
             return;
         }
-        answer(item && roster::hasFrom(item->state.sub));
+        answer(item && (inRoster ? item->inRoster : roster::hasFrom(item->state.sub)));
     });
     if (!queued) {
         answer(std::nullopt);
