@@ -320,6 +320,36 @@ void RosterModule::Impl::onPresenceChanged(const PresenceChanged& p) {
     });
 }
 
+// A session that was available handed its directed targets to the
+// unavailable broadcast (onPresenceChanged, which runs first). One that sent
+// directed presence without ever sending initial presence (§4.6.2) still
+// owes them its unavailable (§4.6.3) when it ends.
+void RosterModule::Impl::onSessionClosed(const SessionEvent& e) {
+    std::set<std::string> targets;
+    {
+        std::lock_guard lock(mutex);
+        interested.erase(e.jid.str());
+        auto it = directed.find(e.jid.str());
+        if (it != directed.end()) {
+            targets = std::move(it->second);
+            directed.erase(it);
+        }
+    }
+    if (targets.empty()) {
+        return;
+    }
+    // Through the lane, behind any presence job of this session still queued.
+    auto self = shared_from_this();
+    Jid full = e.jid;
+    runSerial([self, full, targets](storage::Connection&) {
+        for (const auto& target : targets) {
+            if (auto to = Jid::parse(target)) {
+                self->router->route(presenceOf("unavailable", full, *to));
+            }
+        }
+    });
+}
+
 void RosterModule::Impl::onBlocklistChanged(const BlocklistChanged& b) {
     auto self = shared_from_this();
     Jid user = b.user.bare();

@@ -338,11 +338,8 @@ Registrations RosterModule::start(ModuleContext& ctx) {
     });
     regs.onHook(ctx.hooks.blocklistChanged, Band::Default, "roster",
                 [impl](const BlocklistChanged& b) { impl->onBlocklistChanged(b); });
-    regs.onHook(ctx.hooks.sessionClosed, Band::Default, "roster", [impl](const SessionEvent& e) {
-        std::lock_guard lock(impl->mutex);
-        impl->interested.erase(e.jid.str());
-        impl->directed.erase(e.jid.str());
-    });
+    regs.onHook(ctx.hooks.sessionClosed, Band::Default, "roster",
+                [impl](const SessionEvent& e) { impl->onSessionClosed(e); });
     regs.onHook(ctx.hooks.accountRemoved, Band::Default, "roster", [impl](const AccountEvent& a) {
         impl->pool->submit([a](storage::Connection& c) {
             try {

@@ -674,6 +674,26 @@ def test_directed_presence_undone_at_logout(server):
             c.close()
 
 
+def test_directed_presence_without_initial_presence_undone_at_logout(server):
+    """§4.6.3: a session that sent directed presence but never initial
+    presence still sends unavailable to the target when it ends."""
+    alice_jid, alice_pw = server.new_user("alice")
+    carol_jid, carol_pw = server.new_user("carol")
+    alice = server.raw_login(alice_jid, alice_pw, "desk")
+    carol = server.raw_login(carol_jid, carol_pw, "tab")
+    try:
+        carol.become_available()
+        alice_full = alice.jid
+        alice.send("<presence to='%s'><status>just to carol</status></presence>" % carol.jid)
+        got = expect(carol, is_presence(alice_full, ""), what="directed presence")
+        assert got.findtext(q(NS_CLIENT, "status")) == "just to carol"
+        logout(alice)
+        expect(carol, is_presence(alice_full, "unavailable"), what="unavailable after alice's logout")
+    finally:
+        for c in (alice, carol):
+            c.close()
+
+
 def test_xmppctl_roster_commands(server):
     alice_jid, alice_pw = server.new_user("alice")
     bob_jid, bob_pw = server.new_user("bob")
