@@ -127,9 +127,10 @@ void RosterModule::Impl::outboundSubscription(const Jid& user, const Jid& contac
             bool show = outcome.changed || (type == SubType::Subscribe && !item.inRoster);
             if (show) {
                 item.state = outcome.next;
-                // §3.1.2: asking adds the contact; §3.1.5: so does approving.
-                if (!item.inRoster &&
-                    (type == SubType::Subscribe || (type == SubType::Subscribed && outcome.forward))) {
+                // §3.1.2: asking adds the contact; §3.1.5: so does approving,
+                // and §3.4.1: so does pre-approving (subscription 'none',
+                // approved='true').
+                if (!item.inRoster && (type == SubType::Subscribe || type == SubType::Subscribed)) {
                     // The item limit holds here as for a roster set (§2.3.3).
                     if (roster::store::countInRoster(c, bare.domain(), bare.local()) >= self->maxItems) {
                         self->router->bounce(

@@ -312,8 +312,10 @@ Registrations RosterModule::start(ModuleContext& ctx) {
     auto m = roster::store::migrations();
     regs.migrations.assign(m.begin(), m.end());
     regs.features = {"urn:xmpp:features:rosterver"};
-    // RFC 6121 §2.6.1: roster versioning is announced as a stream feature.
-    regs.streamFeatures = {"<ver xmlns='urn:xmpp:features:rosterver'/>"};
+    // RFC 6121 §2.6.1 and §3.4: roster versioning and subscription
+    // pre-approval are announced as stream features.
+    regs.streamFeatures = {"<ver xmlns='urn:xmpp:features:rosterver'/>",
+                           "<sub xmlns='urn:xmpp:features:pre-approval'/>"};
     regs.iqHandlers.push_back(
         {IqScope::Account, std::string(kRoster),
          [impl](const IqRequest& req, const IqResponder& r) { impl->handleRosterIq(req, r); }});

@@ -22,6 +22,7 @@ SERVER_CONFIG = {"modules": {"roster": {"max_items": MAX_ITEMS}}}
 
 NS_ROSTER = "jabber:iq:roster"
 NS_ROSTERVER = "urn:xmpp:features:rosterver"
+NS_PRE_APPROVAL = "urn:xmpp:features:pre-approval"
 TRANSCRIPT = Path(__file__).resolve().parent / "transcripts" / "subscription.txt"
 
 
@@ -464,6 +465,34 @@ def test_roster_versioning_stream_feature(server):
     with server.raw_login(jid, pw) as c:
         # the features after SASL are the ones RFC 6121 §2.6.1 means
         assert c.features.find(q(NS_ROSTERVER, "ver")) is not None, to_string(c.features)
+
+
+def test_pre_approval_of_a_stranger_creates_the_item(server):
+    """§3.4: pre-approval is announced as a stream feature; pre-approving a
+    contact not in the roster creates the item (subscription 'none',
+    approved='true') with a push, and the contact's later request is
+    answered by the server."""
+    alice_jid, alice_pw = server.new_user("alice")
+    bob_jid, bob_pw = server.new_user("bob")
+    with server.raw_login(alice_jid, alice_pw) as alice, server.raw_login(bob_jid, bob_pw) as bob:
+        assert alice.features.find(q(NS_PRE_APPROVAL, "sub")) is not None, to_string(alice.features)
+        roster_get(alice)
+        bob.become_available()
+        alice.send("<presence to='%s' type='subscribed'/>" % bob_jid)
+        push = expect(alice, is_push(bob_jid), what="push of the pre-approved item")
+        item = push_item(push)
+        assert item.get("subscription") == "none", to_string(push)
+        assert item.get("approved") == "true", to_string(push)
+        assert item.get("ask") is None, to_string(push)
+        got = items(roster_get(alice))[bob_jid]
+        assert (got.get("subscription"), got.get("approved")) == ("none", "true"), to_string(got)
+        assert not unexpected(bob, is_presence(alice_jid, "subscribed"), wait=0.3)
+        # bob asks: the server answers for alice, and the item becomes 'from'
+        bob.send("<presence to='%s' type='subscribe'/>" % alice_jid)
+        expect(bob, is_presence(alice_jid, "subscribed"), what="'subscribed' on alice's behalf")
+        push = expect(alice, is_push(bob_jid), what="push of 'from'")
+        assert push_item(push).get("subscription") == "from", to_string(push)
+        assert push_item(push).get("approved") is None, to_string(push)
 
 
 def test_subscription_request_to_offline_user_survives_restart(server):
