@@ -103,6 +103,9 @@ struct StanzaInbound {
     xmpp::Element* stanza;
     xmpp::Jid from;
     xmpp::Jid to;
+    // The sender's token: a handler that stops the stanza to route it again
+    // later (Router::route) passes it on, so the sender's 'h' waits for that.
+    HandledToken handled;
 };
 
 // A stanza a local user's session sent, after 'from' was checked and
@@ -192,15 +195,21 @@ struct BlocklistChanged {
     bool blocked;
 };
 
-// Asks whether `contact` may see `user`'s presence: a subscription 'from'
-// or 'both' in the user's roster (RFC 6121 §4; XEP-0012 §4). The roster
-// module, which owns subscriptions, takes the query (Stop) and calls answer
-// exactly once, later, from a storage thread: true or false, or nullopt when
-// it could not tell (storage). If no handler takes it, no one is subscribed.
+// Asks the roster module about `contact` in `user`'s roster:
+//  - Subscribed: may contact see user's presence, a subscription 'from' or
+//    'both' (RFC 6121 §4; XEP-0012 §4);
+//  - InRoster: is contact an item of the roster at all (RFC 6121 §2.1.1:
+//    not a pending-only entry; XEP-0313 §7 preference 'roster').
+// The roster module, which owns subscriptions, takes the query (Stop) and
+// calls answer exactly once, later, from a storage thread: true or false, or
+// nullopt when it could not tell (storage). If no handler takes it, the
+// answer is false.
 struct SubscriptionQuery {
+    enum class Question { Subscribed, InRoster };
     xmpp::Jid user;     // bare
     xmpp::Jid contact;  // bare
-    std::function<void(std::optional<bool> subscribed)> answer;
+    std::function<void(std::optional<bool> answer)> answer;
+    Question question = Question::Subscribed;
 };
 
 struct Hooks {

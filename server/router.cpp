@@ -318,7 +318,7 @@ void Router::routeToServer(Element& stanza, const Jid& from, const Jid& to) {
 }
 
 void Router::routeToUser(Element& stanza, const Jid& from, const Jid& to, HandledToken& handled) {
-    StanzaInbound in{&stanza, from, to};
+    StanzaInbound in{&stanza, from, to, handled};
     if (hooks_.stanzaInbound.run(in) == Flow::Stop) {
         return;
     }

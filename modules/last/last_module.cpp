@@ -130,7 +130,8 @@ struct LastModule::Impl : std::enable_shared_from_this<LastModule::Impl> {
         // information, for the user and the contacts subscribed to it only.
         auto self = shared_from_this();
         SubscriptionQuery query{
-            user, req.from.bare(), [self, user, r](std::optional<bool> subscribed) {
+            user, req.from.bare(),
+            [self, user, r](std::optional<bool> subscribed) {
                 if (!subscribed) {
                     r.error(StanzaError(StanzaCondition::InternalServerError, xmpp::StanzaErrorType::Wait,
                                         "subscriptions could not be read"));
@@ -139,7 +140,8 @@ struct LastModule::Impl : std::enable_shared_from_this<LastModule::Impl> {
                 } else {
                     self->refuse(user, r);
                 }
-            }};
+            },
+            SubscriptionQuery::Question::Subscribed};
         if (hooks->subscriptionQuery.run(query) == Flow::Continue) {
             refuse(user, r);  // no roster module: no subscriptions
         }

@@ -4,6 +4,7 @@
 // purge, admin) and mam_iq.cpp (the iq protocol). Private to modules/mam.
 
 #include <condition_variable>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <set>
@@ -24,6 +25,7 @@ namespace xmppd::modules {
 struct MamModule::Impl : std::enable_shared_from_this<MamModule::Impl> {
     Router* router = nullptr;
     storage::Pool* pool = nullptr;
+    Hooks* hooks = nullptr;
 
     mam::DefaultMode defaultMode = mam::DefaultMode::Always;
     int64_t maxPerUser = 100000;
@@ -39,6 +41,12 @@ struct MamModule::Impl : std::enable_shared_from_this<MamModule::Impl> {
     mam::Prefs prefsOf(const std::string& bareJid) const;
     Flow onUserSent(UserSent& sent);
     Flow onInbound(StanzaInbound& in);
+    void stampAndAppend(xmpp::Element& m, const xmpp::Jid& owner, const xmpp::Jid& from);
+    // Whether contact is in user's roster, answered later (on a storage
+    // thread) by the roster module; no roster module: false.
+    void askRoster(const xmpp::Jid& user, const xmpp::Jid& contact, std::function<void(bool)> then);
+    // Set while a message that waited for the roster is routed again.
+    static thread_local bool tlsRoutedAgain;
 
     // Group commit, as in modules/offline: messages that arrive while a batch
     // is being written wait for the next one; each batch is one transaction.

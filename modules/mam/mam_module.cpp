@@ -66,11 +66,28 @@ Flow MamModule::Impl::onUserSent(UserSent& sent) {
     }
     auto to = Jid::parse(m.attr("to"));
     Jid owner = sent.from.bare();
-    if (!to || to->bare() == owner || !mam::shouldArchive(prefsOf(owner.str()), *to)) {
+    if (!to || to->bare() == owner) {
         return Flow::Continue;
     }
-    append(mam::NewMessage{owner.domain(), owner.local(), ids.next(mam::nowMillis()), to->bareStr(),
-                           to->resource(), mam::Direction::Out, xmpp::toString(m, xmpp::ns::kClient)});
+    auto decision = mam::shouldArchive(prefsOf(owner.str()), *to);
+    if (decision == mam::Archive::No) {
+        return Flow::Continue;
+    }
+    // The id is taken now, so the archive keeps the order of sending.
+    mam::NewMessage copy(owner.domain(), owner.local(), ids.next(mam::nowMillis()), to->bareStr(),
+                         to->resource(), mam::Direction::Out, xmpp::toString(m, xmpp::ns::kClient));
+    if (decision == mam::Archive::Yes) {
+        append(std::move(copy));
+        return Flow::Continue;
+    }
+    // Nothing is stamped on an outgoing message: the copy waits for the
+    // roster's answer and the message goes on at once.
+    auto self = shared_from_this();
+    askRoster(owner, to->bare(), [self, copy = std::move(copy)](bool inRoster) mutable {
+        if (inRoster) {
+            self->append(std::move(copy));
+        }
+    });
     return Flow::Continue;
 }
 
@@ -81,17 +98,72 @@ Flow MamModule::Impl::onInbound(StanzaInbound& in) {
     if (m.name() != "message") {
         return Flow::Continue;
     }
+    if (tlsRoutedAgain) {
+        tlsRoutedAgain = false;  // decided before it waited; not for what its routing sends
+        return Flow::Continue;
+    }
     Jid owner = in.to.bare();
     std::string by = owner.str();
     mam::removeStanzaIds(m, by);
-    if (!archivable(m) || !mam::shouldArchive(prefsOf(by), in.from)) {
+    if (!archivable(m)) {
         return Flow::Continue;
     }
+    auto decision = mam::shouldArchive(prefsOf(by), in.from);
+    if (decision == mam::Archive::IfInRoster && in.from.bare() == owner) {
+        decision = mam::Archive::Yes;  // a note to oneself
+    }
+    if (decision == mam::Archive::No) {
+        return Flow::Continue;
+    }
+    if (decision == mam::Archive::Yes) {
+        stampAndAppend(m, owner, in.from);
+        return Flow::Continue;
+    }
+    // Default 'roster' (XEP-0313 §7): whether the message carries our
+    // stanza-id depends on the answer, which comes from the roster's storage
+    // lane. The message waits for it off the I/O thread and is routed again
+    // from there with the sender's token (its 'h' waits too). The lane keeps
+    // one sender's messages in order.
+    auto self = shared_from_this();
+    auto held = std::make_shared<Element>(std::move(m));
+    Jid from = in.from;
+    HandledToken handled = in.handled;
+    askRoster(owner, from.bare(), [self, held, owner, from, handled](bool inRoster) {
+        if (inRoster) {
+            self->stampAndAppend(*held, owner, from);
+        }
+        tlsRoutedAgain = true;
+        self->router->route(std::move(*held), handled);
+        tlsRoutedAgain = false;
+    });
+    return Flow::Stop;
+}
+
+thread_local bool MamModule::Impl::tlsRoutedAgain = false;
+
+void MamModule::Impl::stampAndAppend(Element& m, const Jid& owner, const Jid& from) {
     int64_t id = ids.next(mam::nowMillis());
-    mam::stampStanzaId(m, by, id);
-    append(mam::NewMessage{owner.domain(), owner.local(), id, in.from.bareStr(), in.from.resource(),
+    mam::stampStanzaId(m, owner.str(), id);
+    append(mam::NewMessage{owner.domain(), owner.local(), id, from.bareStr(), from.resource(),
                            mam::Direction::In, xmpp::toString(m, xmpp::ns::kClient)});
-    return Flow::Continue;
+}
+
+void MamModule::Impl::askRoster(const Jid& user, const Jid& contact, std::function<void(bool)> then) {
+    SubscriptionQuery query{user, contact,
+                            [user, contact, then](std::optional<bool> inRoster) {
+                                if (!inRoster) {
+                                    // Storage could not tell: keeping a
+                                    // stranger's message is the lesser harm
+                                    // than losing a contact's.
+                                    spdlog::warn("mam: roster of {} not read, archiving the message with {}",
+                                                 user.str(), contact.str());
+                                }
+                                then(inRoster.value_or(true));
+                            },
+                            SubscriptionQuery::Question::InRoster};
+    if (hooks->subscriptionQuery.run(query) == Flow::Continue) {
+        then(false);  // no roster module: no one is in a roster
+    }
 }
 
 void MamModule::Impl::append(mam::NewMessage m) {
@@ -244,7 +316,7 @@ MamModule::~MamModule() {
 std::vector<OptionSpec> MamModule::options() {
     return {
         {"default_mode", OptionSpec::Type::String, "always", 0, 0,
-         "archive by default: always, never or roster (roster archives like always: no roster yet)"},
+         "archive by default: always, never or roster (contacts in the roster only)"},
         {"max_messages_per_user", OptionSpec::Type::Integer, "100000", 0, INT64_MAX,
          "messages kept per user, the oldest go first; 0 = no limit"},
         {"retention_days", OptionSpec::Type::Integer, "0", 0, 1000000,
@@ -260,6 +332,7 @@ Registrations MamModule::start(ModuleContext& ctx) {
     auto impl = impl_;
     impl->router = &ctx.router;
     impl->pool = &ctx.storage;
+    impl->hooks = &ctx.hooks;
     auto mode = mam::parseDefaultMode(ctx.options.string("default_mode"));
     if (!mode) {
         throw std::runtime_error("modules.mam.default_mode: expected always, never or roster, got '" +

@@ -75,16 +75,22 @@ std::optional<DefaultMode> parseDefaultMode(std::string_view text) {
     return std::nullopt;
 }
 
-bool shouldArchive(const Prefs& prefs, const xmpp::Jid& peer) {
+Archive shouldArchive(const Prefs& prefs, const xmpp::Jid& peer) {
     if (listed(prefs.never, peer)) {
-        return false;
+        return Archive::No;
     }
     if (listed(prefs.always, peer)) {
-        return true;
+        return Archive::Yes;
     }
-    // Roster: archives like Always until a roster module can tell contacts
-    // from strangers.
-    return prefs.mode != DefaultMode::Never;
+    switch (prefs.mode) {
+        case DefaultMode::Always:
+            return Archive::Yes;
+        case DefaultMode::Never:
+            return Archive::No;
+        case DefaultMode::Roster:
+            return Archive::IfInRoster;
+    }
+    return Archive::Yes;
 }
 
 std::variant<Prefs, StanzaError> parsePrefs(const Element& element) {

@@ -18,8 +18,8 @@
 
 namespace xmppd::mam {
 
-// 'roster' means "archive messages with contacts in my roster". There is no
-// roster module yet, so for now it archives like 'always' (shouldArchive).
+// 'roster' means "archive messages to/from JIDs in my roster" (XEP-0313 §7);
+// the roster module answers that (SubscriptionQuery::Question::InRoster).
 enum class DefaultMode { Always, Never, Roster };
 
 std::string_view toString(DefaultMode mode);
@@ -36,7 +36,9 @@ struct Prefs {
 // Whether a message exchanged with peer is archived. A list entry matches
 // the peer's full JID exactly or, when the entry is bare, any of its
 // resources. 'never' wins over 'always' (a JID in both lists stays out).
-bool shouldArchive(const Prefs& prefs, const xmpp::Jid& peer);
+// Default 'roster' leaves it to the roster: IfInRoster.
+enum class Archive { No, Yes, IfInRoster };
+Archive shouldArchive(const Prefs& prefs, const xmpp::Jid& peer);
 
 // Parses <prefs/> of an iq set: <bad-request/> for a bad default or a
 // malformed list, <jid-malformed/> for a bad JID.

@@ -127,9 +127,10 @@ void RosterModule::Impl::outboundSubscription(const Jid& user, const Jid& contac
             bool show = outcome.changed || (type == SubType::Subscribe && !item.inRoster);
             if (show) {
                 item.state = outcome.next;
-                // §3.1.2: asking adds the contact; §3.1.5: so does approving.
-                if (!item.inRoster &&
-                    (type == SubType::Subscribe || (type == SubType::Subscribed && outcome.forward))) {
+                // §3.1.2: asking adds the contact; §3.1.5: so does approving,
+                // and §3.4.1: so does pre-approving (subscription 'none',
+                // approved='true').
+                if (!item.inRoster && (type == SubType::Subscribe || type == SubType::Subscribed)) {
                     // The item limit holds here as for a roster set (§2.3.3).
                     if (roster::store::countInRoster(c, bare.domain(), bare.local()) >= self->maxItems) {
                         self->router->bounce(
@@ -315,6 +316,36 @@ void RosterModule::Impl::onPresenceChanged(const PresenceChanged& p) {
                     self->router->route(std::move(*request));
                     tlsReplayingRequest = false;
                 }
+            }
+        }
+    });
+}
+
+// A session that was available handed its directed targets to the
+// unavailable broadcast (onPresenceChanged, which runs first). One that sent
+// directed presence without ever sending initial presence (§4.6.2) still
+// owes them its unavailable (§4.6.3) when it ends.
+void RosterModule::Impl::onSessionClosed(const SessionEvent& e) {
+    std::set<std::string> targets;
+    {
+        std::lock_guard lock(mutex);
+        interested.erase(e.jid.str());
+        auto it = directed.find(e.jid.str());
+        if (it != directed.end()) {
+            targets = std::move(it->second);
+            directed.erase(it);
+        }
+    }
+    if (targets.empty()) {
+        return;
+    }
+    // Through the lane, behind any presence job of this session still queued.
+    auto self = shared_from_this();
+    Jid full = e.jid;
+    runSerial([self, full, targets](storage::Connection&) {
+        for (const auto& target : targets) {
+            if (auto to = Jid::parse(target)) {
+                self->router->route(presenceOf("unavailable", full, *to));
             }
         }
     });

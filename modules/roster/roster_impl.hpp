@@ -49,6 +49,7 @@ struct RosterModule::Impl : std::enable_shared_from_this<RosterModule::Impl> {
     void onUserSent(UserSent& s, Flow& flow);
     void onInbound(StanzaInbound& in, Flow& flow);
     void onPresenceChanged(const PresenceChanged& p);
+    void onSessionClosed(const SessionEvent& e);
     void outboundSubscription(const xmpp::Jid& user, const xmpp::Jid& contact, roster::SubType type,
                               xmpp::Element stanza);
     void inboundSubscription(const xmpp::Jid& contact, const xmpp::Jid& user, roster::SubType type,

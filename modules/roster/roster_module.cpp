@@ -272,8 +272,9 @@ void RosterModule::Impl::answerSubscriptionQuery(const SubscriptionQuery& q) {
     auto answer = q.answer;
     Jid user = q.user.bare();
     std::string contact = q.contact.bareStr();
+    bool inRoster = q.question == SubscriptionQuery::Question::InRoster;
     // In the lane: the answer reflects every subscription change queued before.
-    bool queued = runSerial([user, contact, answer](storage::Connection& c) {
+    bool queued = runSerial([user, contact, answer, inRoster](storage::Connection& c) {
         std::optional<Item> item;
         try {
             item = roster::store::get(c, user.domain(), user.local(), contact);
@@ -282,7 +283,7 @@ void RosterModule::Impl::answerSubscriptionQuery(const SubscriptionQuery& q) {
             answer(std::nullopt);
             return;
         }
-        answer(item && roster::hasFrom(item->state.sub));
+        answer(item && (inRoster ? item->inRoster : roster::hasFrom(item->state.sub)));
     });
     if (!queued) {
         answer(std::nullopt);
@@ -311,8 +312,10 @@ Registrations RosterModule::start(ModuleContext& ctx) {
     auto m = roster::store::migrations();
     regs.migrations.assign(m.begin(), m.end());
     regs.features = {"urn:xmpp:features:rosterver"};
-    // RFC 6121 §2.6.1: roster versioning is announced as a stream feature.
-    regs.streamFeatures = {"<ver xmlns='urn:xmpp:features:rosterver'/>"};
+    // RFC 6121 §2.6.1 and §3.4: roster versioning and subscription
+    // pre-approval are announced as stream features.
+    regs.streamFeatures = {"<ver xmlns='urn:xmpp:features:rosterver'/>",
+                           "<sub xmlns='urn:xmpp:features:pre-approval'/>"};
     regs.iqHandlers.push_back(
         {IqScope::Account, std::string(kRoster),
          [impl](const IqRequest& req, const IqResponder& r) { impl->handleRosterIq(req, r); }});
@@ -337,11 +340,8 @@ Registrations RosterModule::start(ModuleContext& ctx) {
     });
     regs.onHook(ctx.hooks.blocklistChanged, Band::Default, "roster",
                 [impl](const BlocklistChanged& b) { impl->onBlocklistChanged(b); });
-    regs.onHook(ctx.hooks.sessionClosed, Band::Default, "roster", [impl](const SessionEvent& e) {
-        std::lock_guard lock(impl->mutex);
-        impl->interested.erase(e.jid.str());
-        impl->directed.erase(e.jid.str());
-    });
+    regs.onHook(ctx.hooks.sessionClosed, Band::Default, "roster",
+                [impl](const SessionEvent& e) { impl->onSessionClosed(e); });
     regs.onHook(ctx.hooks.accountRemoved, Band::Default, "roster", [impl](const AccountEvent& a) {
         impl->pool->submit([a](storage::Connection& c) {
             try {

@@ -31,6 +31,7 @@ SERVER_CONFIG = {
         "ping": {},
         "version": {"show_os": False},
         "offline": {},
+        "roster": {},
         # retention_days > 0 starts the hourly purge (it runs once at start).
         "mam": {"max_page_size": MAX_PAGE, "max_messages_per_user": MAX_PER_USER, "retention_days": 3650},
     }
@@ -473,6 +474,44 @@ def test_preferences_decide_and_are_enforced(server, pair):
 
     answer = pair.bob.iq("set", None, "<prefs xmlns='%s' default='sometimes'/>" % NS_MAM)
     assert stanza_error(answer)[1] == "bad-request", to_string(answer)
+
+
+def test_default_roster_archives_contacts_only(server, pair):
+    """XEP-0313 §7: with default='roster' only messages to and from JIDs in
+    the user's roster are archived; a stranger's carry no stanza-id."""
+    bob = pair.bob_jid.split("@")[0]
+    r = server.ctl("add_rosteritem", bob, "localhost", pair.alice_jid.split("@")[0], "localhost", "", "",
+                   "none")
+    assert r.returncode == 0, (r.stdout, r.stderr)
+    answer = pair.bob.iq("set", None, "<prefs xmlns='%s' default='roster'/>" % NS_MAM)
+    assert answer.find(q(NS_MAM, "prefs")).get("default") == "roster", to_string(answer)
+
+    carol_jid, carol_pw = server.new_user("carol")
+    carol = server.raw_login(carol_jid, carol_pw)
+    try:
+        carol.send("<message to='%s' type='chat'><body>from a stranger</body></message>" % pair.bob_jid)
+        got = pair.bob.wait_for(lambda e: e.findtext(q(NS_CLIENT, "body")) == "from a stranger")
+        assert stanza_ids(got) == []
+        got = pair.send("from a contact")
+        assert [by for by, _ in stanza_ids(got)] == [pair.bob_jid]
+        assert page(pair.bob)[0] == ["from a contact"]
+
+        # (to full JIDs: neither carol nor alice sent initial presence)
+        pair.bob.send("<message to='%s' type='chat'><body>to a stranger</body></message>" % carol.jid)
+        carol.wait_for(lambda e: e.findtext(q(NS_CLIENT, "body")) == "to a stranger")
+        pair.bob.send("<message to='%s' type='chat'><body>to a contact</body></message>" % pair.alice.jid)
+        pair.alice.wait_for(lambda e: e.findtext(q(NS_CLIENT, "body")) == "to a contact")
+        # The sender's copy is written once the roster answered, after the
+        # message left: wait for it.
+        deadline = time.monotonic() + 10
+        while True:
+            bodies = page(pair.bob)[0]
+            if len(bodies) >= 2 or time.monotonic() > deadline:
+                break
+            time.sleep(0.1)
+        assert bodies == ["from a contact", "to a contact"]
+    finally:
+        carol.close()
 
 
 def test_offline_messages_carry_their_archive_id(server):

@@ -22,6 +22,7 @@ SERVER_CONFIG = {"modules": {"roster": {"max_items": MAX_ITEMS}}}
 
 NS_ROSTER = "jabber:iq:roster"
 NS_ROSTERVER = "urn:xmpp:features:rosterver"
+NS_PRE_APPROVAL = "urn:xmpp:features:pre-approval"
 TRANSCRIPT = Path(__file__).resolve().parent / "transcripts" / "subscription.txt"
 
 
@@ -466,6 +467,34 @@ def test_roster_versioning_stream_feature(server):
         assert c.features.find(q(NS_ROSTERVER, "ver")) is not None, to_string(c.features)
 
 
+def test_pre_approval_of_a_stranger_creates_the_item(server):
+    """§3.4: pre-approval is announced as a stream feature; pre-approving a
+    contact not in the roster creates the item (subscription 'none',
+    approved='true') with a push, and the contact's later request is
+    answered by the server."""
+    alice_jid, alice_pw = server.new_user("alice")
+    bob_jid, bob_pw = server.new_user("bob")
+    with server.raw_login(alice_jid, alice_pw) as alice, server.raw_login(bob_jid, bob_pw) as bob:
+        assert alice.features.find(q(NS_PRE_APPROVAL, "sub")) is not None, to_string(alice.features)
+        roster_get(alice)
+        bob.become_available()
+        alice.send("<presence to='%s' type='subscribed'/>" % bob_jid)
+        push = expect(alice, is_push(bob_jid), what="push of the pre-approved item")
+        item = push_item(push)
+        assert item.get("subscription") == "none", to_string(push)
+        assert item.get("approved") == "true", to_string(push)
+        assert item.get("ask") is None, to_string(push)
+        got = items(roster_get(alice))[bob_jid]
+        assert (got.get("subscription"), got.get("approved")) == ("none", "true"), to_string(got)
+        assert not unexpected(bob, is_presence(alice_jid, "subscribed"), wait=0.3)
+        # bob asks: the server answers for alice, and the item becomes 'from'
+        bob.send("<presence to='%s' type='subscribe'/>" % alice_jid)
+        expect(bob, is_presence(alice_jid, "subscribed"), what="'subscribed' on alice's behalf")
+        push = expect(alice, is_push(bob_jid), what="push of 'from'")
+        assert push_item(push).get("subscription") == "from", to_string(push)
+        assert push_item(push).get("approved") is None, to_string(push)
+
+
 def test_subscription_request_to_offline_user_survives_restart(server):
     """§3.1.3: a request to a user with no available resource is kept and
     delivered when the user next sends initial presence - here after a
@@ -671,6 +700,26 @@ def test_directed_presence_undone_at_logout(server):
         assert not extra, "directed presence already undone was undone again: %s" % extra
     finally:
         for c in (alice, carol, dave):
+            c.close()
+
+
+def test_directed_presence_without_initial_presence_undone_at_logout(server):
+    """§4.6.3: a session that sent directed presence but never initial
+    presence still sends unavailable to the target when it ends."""
+    alice_jid, alice_pw = server.new_user("alice")
+    carol_jid, carol_pw = server.new_user("carol")
+    alice = server.raw_login(alice_jid, alice_pw, "desk")
+    carol = server.raw_login(carol_jid, carol_pw, "tab")
+    try:
+        carol.become_available()
+        alice_full = alice.jid
+        alice.send("<presence to='%s'><status>just to carol</status></presence>" % carol.jid)
+        got = expect(carol, is_presence(alice_full, ""), what="directed presence")
+        assert got.findtext(q(NS_CLIENT, "status")) == "just to carol"
+        logout(alice)
+        expect(carol, is_presence(alice_full, "unavailable"), what="unavailable after alice's logout")
+    finally:
+        for c in (alice, carol):
             c.close()
 
 

@@ -233,13 +233,15 @@ TEST_CASE("mam prefs: parsing and the archiving decision", "[mam]") {
     CHECK(testling.never == std::vector<std::string>{"montague@montague.lit", "romeo@montague.lit/secret"});
 
     auto jid = [](const char* s) { return *xmpp::Jid::parse(s); };
-    CHECK(shouldArchive(testling, jid("romeo@montague.lit/orchard")));
-    CHECK_FALSE(shouldArchive(testling, jid("romeo@montague.lit/secret")));  // never wins
-    CHECK_FALSE(shouldArchive(testling, jid("montague@montague.lit/x")));
-    CHECK(shouldArchive(testling, jid("nurse@capulet.lit")));  // roster acts as always for now
+    CHECK(shouldArchive(testling, jid("romeo@montague.lit/orchard")) == Archive::Yes);
+    CHECK(shouldArchive(testling, jid("romeo@montague.lit/secret")) == Archive::No);  // never wins
+    CHECK(shouldArchive(testling, jid("montague@montague.lit/x")) == Archive::No);
+    CHECK(shouldArchive(testling, jid("nurse@capulet.lit")) == Archive::IfInRoster);  // XEP-0313 §7
+    testling.mode = DefaultMode::Always;
+    CHECK(shouldArchive(testling, jid("nurse@capulet.lit")) == Archive::Yes);
     testling.mode = DefaultMode::Never;
-    CHECK_FALSE(shouldArchive(testling, jid("nurse@capulet.lit")));
-    CHECK(shouldArchive(testling, jid("romeo@montague.lit")));
+    CHECK(shouldArchive(testling, jid("nurse@capulet.lit")) == Archive::No);
+    CHECK(shouldArchive(testling, jid("romeo@montague.lit")) == Archive::Yes);
 
     CHECK(
         xmpp::toString(renderPrefs(testling)) ==
