@@ -8,65 +8,38 @@ namespace xmppd {
 
 C2sService::C2sService(const Config& config, Router& router, Accounts& accounts, Hooks& hooks,
                        TlsContext* tls, size_t workers)
-    : config_(config), router_(router), accounts_(accounts), hooks_(hooks), tls_(tls), perWorker_(workers) {}
+    : config_(config), router_(router), accounts_(accounts), hooks_(hooks), tls_(tls), sessions_(workers) {}
 
 C2sService::~C2sService() = default;
 
 void C2sService::accept(Worker& worker, std::shared_ptr<Transport> transport,
                         const ListenerConfig& listener) {
     auto session = std::make_shared<C2sSession>(*this, worker, std::move(transport), listener);
-    perWorker_[worker.index()].emplace(session.get(), session);
-    ++live_;
+    sessions_.add(worker, session);
     session->start();
 }
 
 void C2sService::sessionEnded(C2sSession& session) {
-    auto& set = perWorker_[session.worker().index()];
-    auto it = set.find(&session);
-    if (it == set.end()) {
-        return;
-    }
-    // We are inside the session's own call chain: release our reference on
-    // a later turn of the loop, not under its feet.
-    auto keep = std::move(it->second);
-    set.erase(it);
-    --live_;
-    session.worker().post([keep = std::move(keep)] {});
+    sessions_.remove(session);
 }
 
 void C2sService::tick(Worker& worker) {
     auto now = C2sSession::Clock::now();
-    auto& set = perWorker_[worker.index()];
-    // Copy first: a tick may end sessions, which removes them from the set.
-    std::vector<std::shared_ptr<C2sSession>> sessions;
-    sessions.reserve(set.size());
-    for (auto& [_, s] : set) {
-        sessions.push_back(s);
-    }
-    for (auto& s : sessions) {
-        s->tick(now);
-    }
+    sessions_.forEach(worker, [now](C2sSession& s) { s.tick(now); });
 }
 
 void C2sService::shutdownWorker(Worker& worker) {
-    auto& set = perWorker_[worker.index()];
-    std::vector<std::shared_ptr<C2sSession>> sessions;
-    for (auto& [_, s] : set) {
-        sessions.push_back(s);
-    }
-    for (auto& s : sessions) {
-        s->shutdown();
-    }
+    sessions_.forEach(worker, [](C2sSession& s) { s.shutdown(); });
 }
 
 C2sService::QueueStats C2sService::collect(Worker& worker) const {
     QueueStats stats;
-    for (const auto& [_, s] : perWorker_[worker.index()]) {
-        size_t q = s->queuedBytes();
+    sessions_.visit(worker, [&stats](const C2sSession& s) {
+        size_t q = s.queuedBytes();
         stats.sessions++;
         stats.queuedBytes += q;
         stats.maxQueuedBytes = std::max(stats.maxQueuedBytes, q);
-    }
+    });
     return stats;
 }
 

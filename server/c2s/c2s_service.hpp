@@ -12,6 +12,7 @@
 
 #include "server/config.hpp"
 #include "server/module.hpp"
+#include "server/session_registry.hpp"
 
 namespace xmppd {
 
@@ -38,7 +39,7 @@ class C2sService {
     void tick(Worker& worker);
     // Ends every stream with <system-shutdown/>; runs on worker's thread.
     void shutdownWorker(Worker& worker);
-    size_t liveSessions() const { return live_.load(); }
+    size_t liveSessions() const { return sessions_.live(); }
 
     struct QueueStats {
         size_t sessions = 0;
@@ -76,8 +77,7 @@ class C2sService {
     std::optional<Keepalive> keepalive_;
     std::string streamFeatures_;
     std::atomic<uint64_t> nextId_{0};
-    std::atomic<size_t> live_{0};
-    std::vector<std::unordered_map<C2sSession*, std::shared_ptr<C2sSession>>> perWorker_;
+    SessionRegistry<C2sSession> sessions_;
     std::mutex smMutex_;
     std::unordered_map<std::string, std::weak_ptr<C2sSession>> smSessions_;
 };

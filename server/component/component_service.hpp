@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "server/config.hpp"
+#include "server/session_registry.hpp"
 
 namespace xmppd {
 
@@ -29,7 +30,7 @@ class ComponentService {
     void tick(Worker& worker);
     // Ends every stream with <system-shutdown/>; runs on worker's thread.
     void shutdownWorker(Worker& worker);
-    size_t liveSessions() const { return live_.load(); }
+    size_t liveSessions() const { return sessions_.live(); }
 
     // For sessions.
     const Config& config() const { return config_; }
@@ -43,8 +44,7 @@ class ComponentService {
     const Config& config_;
     Router& router_;
     std::atomic<uint64_t> nextId_{0};
-    std::atomic<size_t> live_{0};
-    std::vector<std::unordered_map<ComponentSession*, std::shared_ptr<ComponentSession>>> perWorker_;
+    SessionRegistry<ComponentSession> sessions_;
 };
 
 }  // namespace xmppd
