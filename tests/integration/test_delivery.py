@@ -280,24 +280,24 @@ def test_held_copies_are_deleted_when_the_device_acks_and_kept_when_it_never_doe
     sender = srv.raw_login(alice_jid, alice_pw, "desk")
     enable_sm(sender)
 
-    late = srv.raw_login(bob_jid, bob_pw, "late")
-    enable_sm(late)
-    late.become_available()
-    sender.send("".join("<message to='%s' type='chat'><body>late #%d</body></message>" % (bob_jid, i)
-                        for i in range(3)))
-    wait_messages(late, 3)
+    def device_gets_three(resource):
+        """bob's device `resource` receives three messages and does not ack them."""
+        device = srv.raw_login(bob_jid, bob_pw, resource)
+        enable_sm(device)
+        device.become_available()
+        sender.send("".join("<message to='%s' type='chat'><body>%s #%d</body></message>" % (bob_jid, resource, i)
+                            for i in range(3)))
+        wait_messages(device, 3)
+        return device
+
+    late = device_gets_three("late")
     wait_acked(sender, 3, timeout=10)
     assert wait_offline_count(srv, bob_jid, 3) == 3, "no durable copies of the unacknowledged messages"
     late.send("<a xmlns='%s' h='%d'/>" % (NS_SM, sm_received(late)))  # the device wakes up
     assert wait_offline_count(srv, bob_jid, 0) == 0, "copies kept after the device acknowledged"
     logout(late)
 
-    mute = srv.raw_login(bob_jid, bob_pw, "mute")
-    enable_sm(mute)
-    mute.become_available()
-    sender.send("".join("<message to='%s' type='chat'><body>mute #%d</body></message>" % (bob_jid, i)
-                        for i in range(3)))
-    wait_messages(mute, 3)
+    mute = device_gets_three("mute")
     wait_acked(sender, 6, timeout=10)
     assert wait_offline_count(srv, bob_jid, 3) == 3
     mute.close()  # no resumption asked for: the session ends, unacknowledged
