@@ -9,6 +9,7 @@
 #include "server/net/transport.hpp"
 #include "server/router.hpp"
 #include "server/worker.hpp"
+#include "tests/unit/server/fake_session.hpp"
 #include "xmpp/ns.hpp"
 
 using namespace xmppd;
@@ -52,24 +53,7 @@ struct FakeTransport : Transport {
     std::string peer_ = "192.0.2.7:40000";
 };
 
-struct FakeSession : Session {
-    explicit FakeSession(Jid j) : jid_(std::move(j)) {}
-    uint64_t id() const override { return 1; }
-    const Jid& jid() const override { return jid_; }
-    Worker& worker() override { return worker_; }
-    void deliver(Element stanza) override { received.push_back(std::move(stanza)); }
-    void deliverTracked(Element stanza, std::function<void(bool)> done) override {
-        received.push_back(std::move(stanza));
-        done(true);
-    }
-    void closeWithError(xmpp::StreamError) override {}
-    size_t queuedBytes() const override { return 0; }
-    std::string_view peer() const override { return "fake"; }
-
-    Jid jid_;
-    QueueWorker worker_;
-    std::vector<Element> received;
-};
+using FakeSession = test::FakeSession<QueueWorker>;
 
 const std::string kHeader =
     "<stream:stream xmlns='jabber:component:accept' xmlns:stream='http://etherx.jabber.org/streams' "

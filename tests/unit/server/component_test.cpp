@@ -4,6 +4,7 @@
 #include "server/component/handshake.hpp"
 #include "server/router.hpp"
 #include "server/worker.hpp"
+#include "tests/unit/server/fake_session.hpp"
 #include "xmpp/ns.hpp"
 
 using namespace xmppd;
@@ -12,30 +13,7 @@ using xmpp::Jid;
 
 namespace {
 
-struct InlineWorker : Worker {
-    void post(std::function<void()> fn) override { fn(); }
-    size_t index() const override { return 0; }
-    bool inThisThread() const override { return true; }
-};
-
-struct FakeSession : Session {
-    explicit FakeSession(Jid j) : jid_(std::move(j)) {}
-    uint64_t id() const override { return 1; }
-    const Jid& jid() const override { return jid_; }
-    Worker& worker() override { return worker_; }
-    void deliver(Element stanza) override { received.push_back(std::move(stanza)); }
-    void deliverTracked(Element stanza, std::function<void(bool)> done) override {
-        received.push_back(std::move(stanza));
-        done(true);
-    }
-    void closeWithError(xmpp::StreamError) override {}
-    size_t queuedBytes() const override { return 0; }
-    std::string_view peer() const override { return "fake"; }
-
-    Jid jid_;
-    InlineWorker worker_;
-    std::vector<Element> received;
-};
+using FakeSession = test::FakeSession<>;
 
 Element stanza(const char* name, const char* from, const char* to, const char* type = "") {
     Element s(name, std::string(xmpp::ns::kClient));
