@@ -243,6 +243,7 @@ bool C2sSession::smHibernate() {
     }
     state_ = State::Hibernating;
     hibernateUntil_ = Clock::now() + std::chrono::seconds(service_.config().streamManagement.resumeTimeout);
+    smPersistHeld(true);  // no device to wait for: what its senders wait on becomes durable now
     spdlog::info("c2s:{} {} connection lost; resumable for {} s", id_, jid_.str(),
                  service_.config().streamManagement.resumeTimeout);
     return true;
