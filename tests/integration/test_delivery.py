@@ -269,6 +269,39 @@ def test_acked_messages_to_a_sleeping_device_survive_kill9(fresh_server):
         logout(bob)
 
 
+@pytest.mark.server_config({"stream_management": {"resume_timeout": 300, "ack_grace": 60}})
+def test_acked_messages_to_a_hibernating_session_survive_kill9(fresh_server):
+    """A phone lost its connection and its session waits to be resumed
+    (XEP-0198 §5): messages for it are made durable at once (not after
+    ack_grace, set long here), so the sender's ack means stored, and a
+    crash during the wait loses none of them."""
+    srv = fresh_server
+    n = 10
+    alice_jid, alice_pw = srv.new_user("alice")
+    bob_jid, bob_pw = srv.new_user("bob")
+    phone = srv.raw_login(bob_jid, bob_pw, "phone")
+    enable_sm(phone, resume=True)
+    phone.become_available()
+    phone.close()  # the connection drops; the session hibernates
+    time.sleep(0.5)
+    sender = srv.raw_login(alice_jid, alice_pw, "desk")
+    enable_sm(sender)
+    sender.send("".join(
+        "<message to='%s' id='h%02d' type='chat'><body>while away #%02d</body></message>" % (bob_jid, i, i)
+        for i in range(n)))
+    wait_acked(sender, n, timeout=10)
+    assert ctl_offline_count(srv, bob_jid) == n, "acked with nothing on disk"
+    srv.restart(kill=True)
+    sender.close()
+    with srv.raw_login(bob_jid, bob_pw, "phone2") as bob:
+        enable_sm(bob)
+        bob.become_available()
+        wait_messages(bob, n, timeout=20, answer_r=True)
+        bob.collect(1.0)
+        assert [body(m) for m in messages_after(bob)] == ["while away #%02d" % i for i in range(n)]
+        logout(bob)
+
+
 @pytest.mark.server_config({"stream_management": {"ack_grace": 1}})
 def test_held_copies_are_deleted_when_the_device_acks_and_kept_when_it_never_does(fresh_server):
     """A late ack deletes the durable copies (nothing comes twice at the next
