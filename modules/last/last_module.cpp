@@ -150,7 +150,17 @@ struct LastModule::Impl : std::enable_shared_from_this<LastModule::Impl> {
     // A requester without a subscription: <forbidden/>, unless the account
     // does not exist (RFC 6121 §8.5.1: <service-unavailable/>, as before).
     void refuse(const Jid& user, const IqResponder& r) {
-        bool queued = pool->submit([user, r](storage::Connection& c) {
+        lookup(user, r, [r](const last::Lookup& found) {
+            r.error(StanzaError(found.account ? StanzaCondition::Forbidden
+                                              : StanzaCondition::ServiceUnavailable));
+        });
+    }
+
+    // Reads the user's row on the storage pool and hands it to `then` there;
+    // a storage failure or a full queue is answered on the way.
+    template <typename Then>
+    void lookup(const Jid& user, const IqResponder& r, Then then) {
+        bool queued = pool->submit([user, r, then](storage::Connection& c) {
             last::Lookup found;
             try {
                 found = last::store::get(c, user.domain(), user.local());
@@ -159,8 +169,7 @@ struct LastModule::Impl : std::enable_shared_from_this<LastModule::Impl> {
                 r.error(StanzaError(StanzaCondition::InternalServerError));
                 return;
             }
-            r.error(StanzaError(found.account ? StanzaCondition::Forbidden
-                                              : StanzaCondition::ServiceUnavailable));
+            then(found);
         });
         if (!queued) {
             r.error(StanzaError(StanzaCondition::ResourceConstraint, "storage is busy"));
@@ -173,15 +182,7 @@ struct LastModule::Impl : std::enable_shared_from_this<LastModule::Impl> {
             r.result(&q);
             return;
         }
-        bool queued = pool->submit([user, r](storage::Connection& c) {
-            last::Lookup found;
-            try {
-                found = last::store::get(c, user.domain(), user.local());
-            } catch (const storage::Error& e) {
-                spdlog::warn("last: reading {} failed: {}", user.bareStr(), e.what());
-                r.error(StanzaError(StanzaCondition::InternalServerError));
-                return;
-            }
+        lookup(user, r, [r](const last::Lookup& found) {
             if (!found.account) {
                 // RFC 6121 §8.5.1: a nonexistent account looks like one
                 // without the feature.
@@ -193,9 +194,6 @@ struct LastModule::Impl : std::enable_shared_from_this<LastModule::Impl> {
                 r.result(&q);
             }
         });
-        if (!queued) {
-            r.error(StanzaError(StanzaCondition::ResourceConstraint, "storage is busy"));
-        }
     }
 };
 
