@@ -67,9 +67,13 @@ def enable_sm(c, resume=False):
     return answer
 
 
-def sm_received(c):
-    """Stanzas received since the server started counting (XEP-0198 §4)."""
-    return sum(1 for e in c.received[c.sm_mark:] if is_stanza(e))
+def sm_received(c, upto=None):
+    """Stanzas received since the server started counting (XEP-0198 §4);
+    with `upto` (an element of c.received), only those that came before it."""
+    end = len(c.received)
+    if upto is not None:
+        end = next(i for i in range(len(c.received) - 1, -1, -1) if c.received[i] is upto)
+    return sum(1 for e in c.received[c.sm_mark:end] if is_stanza(e))
 
 
 def ask_ack(c):
@@ -97,12 +101,14 @@ def wait_messages(c, count, timeout=10.0, start=0, answer_r=False):
     """Read until `count` messages arrived after c.received[start]. With
     answer_r the client answers the server's <r/> as XEP-0198 §4 says (the
     server hands a long offline backlog over a chunk per ack); tests that
-    send their own h leave it off."""
+    send their own h leave it off. The answer counts only what came before
+    the <r/>, as a client handling stanzas in order would: stanzas already
+    read from the socket behind it are not handled yet."""
     deadline = time.monotonic() + timeout
     while len(messages_after(c, start)) < count:
         elem = c.recv(max(0.0, deadline - time.monotonic()))
         if answer_r and elem is not None and elem.tag == sm("r"):
-            c.send("<a xmlns='%s' h='%d'/>" % (NS_SM, sm_received(c)))
+            c.send("<a xmlns='%s' h='%d'/>" % (NS_SM, sm_received(c, upto=elem)))
         if elem is None and time.monotonic() >= deadline:
             break
         if c.eof or c.stream_ended:
