@@ -9,6 +9,7 @@
 
 #include "server/accounts.hpp"
 #include "server/c2s/c2s_service.hpp"
+#include "server/component/component_session.hpp"
 #include "server/module_host.hpp"
 #include "server/net/io_runtime.hpp"
 #include "server/router.hpp"
@@ -95,9 +96,19 @@ void registerCoreCommands(ModuleHost& host, AdminContext ctx) {
              size_t users = router->userCount();
              size_t bound = router->sessionCount();
              size_t storageQueue = pool->queueLength();
+             // XEP-0114 components: how many are connected and the longest queue.
+             size_t componentsUp = 0;
+             size_t componentQueueMax = 0;
+             for (const auto& [domain, session] : router->components()) {
+                 if (session) {
+                     ++componentsUp;
+                     auto c = std::static_pointer_cast<ComponentSession>(session);
+                     componentQueueMax = std::max(componentQueueMax, c->queueGauge());
+                 }
+             }
              for (size_t i = 0; i < io->workerCount(); ++i) {
                  Worker& w = io->worker(i);
-                 w.post([g, &w, c2s, reply, users, bound, storageQueue] {
+                 w.post([g, &w, c2s, reply, users, bound, storageQueue, componentsUp, componentQueueMax] {
                      auto s = c2s->collect(w);
                      {
                          std::lock_guard lock(g->mutex);
@@ -113,6 +124,8 @@ void registerCoreCommands(ModuleHost& host, AdminContext ctx) {
                          out += "outbound_queue_bytes_total: " + std::to_string(g->total.queuedBytes) + "\n";
                          out += "outbound_queue_bytes_max: " + std::to_string(g->total.maxQueuedBytes) + "\n";
                          out += "storage_queue: " + std::to_string(storageQueue) + "\n";
+                         out += "components_connected: " + std::to_string(componentsUp) + "\n";
+                         out += "component_queue_bytes_max: " + std::to_string(componentQueueMax) + "\n";
                          reply(0, out);
                      }
                  });

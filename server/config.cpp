@@ -169,9 +169,23 @@ void parseComponents(const YAML::Node& map, Config& cfg) {
             }
         }
         const YAML::Node& v = kv.second;
-        checkKeys(v, path, {"secret", "secret_file"});
+        checkKeys(
+            v, path,
+            {"secret", "secret_file", "max_stanza_bytes", "bytes_per_second", "connections_per_minute"});
         ComponentConfig cc;
         cc.domain = *domain;
+        if (v["max_stanza_bytes"]) {
+            cc.maxStanzaBytes = static_cast<size_t>(
+                asInteger(v["max_stanza_bytes"], path + ".max_stanza_bytes", 1024, 64 << 20));
+        }
+        if (v["bytes_per_second"]) {
+            cc.bytesPerSecond = static_cast<size_t>(
+                asInteger(v["bytes_per_second"], path + ".bytes_per_second", 0, int64_t(1) << 40));
+        }
+        if (v["connections_per_minute"]) {
+            cc.connectionsPerMinute = static_cast<int>(
+                asInteger(v["connections_per_minute"], path + ".connections_per_minute", 0, 100000));
+        }
         if (v["secret"] && v["secret_file"]) {
             fail(path, v, "expected either secret or secret_file, not both");
         } else if (v["secret"]) {

@@ -33,6 +33,9 @@ struct ListenerConfig {
 struct ComponentConfig {
     std::string domain;
     std::string secret;
+    size_t maxStanzaBytes = 0;      // 0: limits.max_stanza_bytes
+    size_t bytesPerSecond = 0;      // inbound rate (a shaper); 0: unlimited
+    int connectionsPerMinute = 30;  // streams naming the domain; 0: unlimited
 };
 
 struct TlsConfig {

@@ -271,8 +271,15 @@ struct StreamParser::Impl {
         --p.depth;
         p.stack.pop_back();
         if (p.depth == 1) {
-            p.itemStart =
+            auto end =
                 static_cast<size_t>(XML_GetCurrentByteIndex(p.parser) + XML_GetCurrentByteCount(p.parser));
+            // A stanza that ends within the slice after the one it began in
+            // escapes feed()'s check; its exact size is known here.
+            if (end - p.itemStart > p.limits.maxStanzaBytes) {
+                p.fail(StreamCondition::PolicyViolation, "stanza too large");
+                return;
+            }
+            p.itemStart = end;
             Element done = std::move(p.current);
             p.current = Element();
             p.handler.onElement(std::move(done));
@@ -349,6 +356,10 @@ struct StreamParser::Impl {
 
 StreamParser::StreamParser(StreamParserHandler& handler, ParserLimits limits)
     : impl_(std::make_unique<Impl>(handler, limits)) {}
+
+void StreamParser::setLimits(const ParserLimits& limits) {
+    impl_->limits = limits;
+}
 
 StreamParser::~StreamParser() = default;
 

@@ -63,6 +63,10 @@ class StreamParser {
     // buffered; the next feed() rebuilds it. Returns whether it did.
     bool releaseIfIdle();
 
+    // New limits from the next byte on (a component's own stanza size, known
+    // once its stream header named it).
+    void setLimits(const ParserLimits& limits);
+
     bool streamOpen() const;
     size_t bytesFed() const;
 

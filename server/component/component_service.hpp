@@ -1,7 +1,11 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
+#include <deque>
 #include <memory>
+#include <mutex>
+#include <string>
 #include <string_view>
 #include <unordered_map>
 #include <vector>
@@ -39,12 +43,20 @@ class ComponentService {
     const ComponentConfig* find(std::string_view domain) const;
     uint64_t nextSessionId() { return nextId_.fetch_add(1) + 1; }
     void sessionEnded(ComponentSession& session);
+    // Counts one stream naming the component's domain. Returns 0 when it is
+    // admitted, else the seconds until connections_per_minute allows another
+    // (a component reconnecting in a loop, or someone guessing the secret).
+    int admitConnection(const ComponentConfig& component, std::chrono::steady_clock::time_point now);
 
   private:
     const Config& config_;
     Router& router_;
     std::atomic<uint64_t> nextId_{0};
     SessionRegistry<ComponentSession> sessions_;
+    // Recent stream starts per domain, at most connections_per_minute each;
+    // sessions on every worker count here.
+    std::mutex attemptsMutex_;
+    std::unordered_map<std::string, std::deque<std::chrono::steady_clock::time_point>> attempts_;
 };
 
 }  // namespace xmppd

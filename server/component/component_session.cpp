@@ -80,6 +80,13 @@ void ComponentSession::onData(std::string_view bytes) {
     }
     if (auto err = parser_.feed(bytes)) {
         streamError(std::move(*err));
+        return;
+    }
+    if (shaper_.limited()) {
+        auto pause = shaper_.consume(bytes.size(), Clock::now());
+        if (pause.count() > 0) {
+            transport_->pauseReading(pause);
+        }
     }
 }
 
@@ -115,6 +122,12 @@ void ComponentSession::onStreamOpen(const xmpp::StreamHeader& header) {
     if (component) {
         domain_ = component->domain;
         secret_ = component->secret;
+        if (component->maxStanzaBytes > 0) {
+            auto limits = service_.config().limits.parser;
+            limits.maxStanzaBytes = component->maxStanzaBytes;
+            parser_.setLimits(limits);
+        }
+        shaper_ = Shaper(component->bytesPerSecond, Clock::now());
     }
     sendHeader();
     if (header.contentNs != ns::kComponentAccept) {
@@ -126,6 +139,14 @@ void ComponentSession::onStreamOpen(const xmpp::StreamHeader& header) {
         // XEP-0114 §3 and RFC 6120 §4.9.3.6.
         streamError(
             StreamError{StreamCondition::HostUnknown, "no component is configured for '" + header.to + "'"});
+        return;
+    }
+    if (int wait = service_.admitConnection(*component, Clock::now())) {
+        // RFC 6120 §4.9.3.12: the entity violated a local service policy.
+        streamError(StreamError{StreamCondition::PolicyViolation,
+                                "more than " + std::to_string(component->connectionsPerMinute) +
+                                    " connections per minute for " + domain_ + "; retry in " +
+                                    std::to_string(wait) + " s"});
     }
 }
 
@@ -207,6 +228,7 @@ void ComponentSession::shutdown() {
 }
 
 void ComponentSession::tick(Clock::time_point now) {
+    queued_ = transport_->pendingBytes();  // the gauge follows the drain too
     if (state_ == State::Connected &&
         now - started_ > std::chrono::seconds(service_.config().limits.loginTimeout)) {
         streamError(StreamError{StreamCondition::ConnectionTimeout, "no handshake in time"});

@@ -6,6 +6,7 @@
 #include <memory>
 #include <string>
 
+#include "server/net/shaper.hpp"
 #include "server/net/transport.hpp"
 #include "server/session.hpp"
 #include "xmpp/jid.hpp"
@@ -83,6 +84,7 @@ class ComponentSession final : public Session, public TransportHandler, public x
     std::string secret_;
     xmpp::Jid jid_;
     Clock::time_point started_;
+    Shaper shaper_;  // the component's bytes_per_second
     std::atomic<uint64_t> in_{0};
     std::atomic<uint64_t> out_{0};
     std::atomic<size_t> queued_{0};

@@ -123,6 +123,23 @@ class TcpTransport final : public Transport,
     }
     const std::string& peer() const override { return peer_; }
 
+    void pauseReading(std::chrono::milliseconds pause) override {
+        if (closed_ || pause.count() <= 0) {
+            return;
+        }
+        paused_ = true;
+        if (!pauseTimer_) {
+            pauseTimer_ = std::make_unique<asio::steady_timer>(socket_.get_executor());
+        }
+        pauseTimer_->expires_after(pause);
+        pauseTimer_->async_wait([self = shared_from_this()](const boost::system::error_code& ec) {
+            if (!ec && !self->closed_) {
+                self->paused_ = false;
+                self->armRead();
+            }
+        });
+    }
+
   private:
     // TlsEngine::Sink
     bool onHandshakeDone() override {
@@ -139,7 +156,7 @@ class TcpTransport final : public Transport,
     }
 
     void armRead() {
-        if (closed_ || reading_) {
+        if (closed_ || reading_ || paused_) {
             return;
         }
         reading_ = true;
@@ -157,6 +174,9 @@ class TcpTransport final : public Transport,
         if (waitEc) {
             finish(waitEc.message());
             return;
+        }
+        if (paused_) {
+            return;  // the pause timer arms the next read
         }
         thread_local char buf[kReadChunk];
         // A bounded number of reads per wakeup keeps one busy peer from
@@ -176,7 +196,7 @@ class TcpTransport final : public Transport,
             } else if (handler_) {
                 handler_->onData(std::string_view(buf, n));
             }
-            if (closed_ || closing_) {
+            if (closed_ || closing_ || paused_) {
                 return;
             }
             if (n < sizeof buf) {
@@ -274,6 +294,9 @@ class TcpTransport final : public Transport,
         if (closeTimer_) {
             closeTimer_->cancel();
         }
+        if (pauseTimer_) {
+            pauseTimer_->cancel();
+        }
         std::string().swap(pending_);
         std::string().swap(plain_);
         TransportHandler* h = handler_;
@@ -294,7 +317,9 @@ class TcpTransport final : public Transport,
     std::string inflight_;  // bytes of the write under way
     std::string peer_;
     std::unique_ptr<asio::steady_timer> closeTimer_;
+    std::unique_ptr<asio::steady_timer> pauseTimer_;  // only for a shaped peer
     bool reading_ = false;
+    bool paused_ = false;
     bool writing_ = false;
     bool flushScheduled_ = false;
     bool closing_ = false;

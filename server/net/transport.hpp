@@ -1,5 +1,6 @@
 #pragma once
 
+#include <chrono>
 #include <cstddef>
 #include <string>
 #include <string_view>
@@ -42,6 +43,10 @@ class Transport {
     virtual const std::string& peer() const = 0;
     // Gives back buffer memory while the connection is idle.
     virtual void trim() = 0;
+    // Stops reading from the peer for `pause` (a shaper holding a sender to
+    // its rate); TCP flow control then slows the peer down. Bytes already
+    // read are still delivered; reading resumes by itself.
+    virtual void pauseReading(std::chrono::milliseconds pause) = 0;
 };
 
 }  // namespace xmppd

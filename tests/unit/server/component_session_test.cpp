@@ -6,6 +6,7 @@
 
 #include "server/component/component_service.hpp"
 #include "server/component/handshake.hpp"
+#include "server/net/shaper.hpp"
 #include "server/net/transport.hpp"
 #include "server/router.hpp"
 #include "server/worker.hpp"
@@ -45,6 +46,8 @@ struct FakeTransport : Transport {
     size_t pendingBytes() const override { return pending; }
     const std::string& peer() const override { return peer_; }
     void trim() override {}
+    void pauseReading(std::chrono::milliseconds pause) override { paused = pause; }  // the latest wins
+    std::chrono::milliseconds paused{0};
 
     TransportHandler* handler = nullptr;
     std::string sent;
@@ -202,4 +205,66 @@ TEST_CASE_METHOD(Fixture, "a component that does not read is closed with policy-
     router.route(m);
     REQUIRE(alice->received.size() == 1);
     CHECK(alice->received[0].attr("type") == "error");
+}
+
+TEST_CASE("a shaper lets a second's worth through, then asks for a pause that keeps the rate") {
+    using namespace std::chrono;
+    auto t0 = Shaper::Clock::time_point{} + hours(1);
+    Shaper testling(1000, t0);
+    CHECK(testling.consume(1000, t0) == milliseconds(0));  // the burst
+    // 500 bytes more at once: half a second of pause.
+    auto pause = testling.consume(500, t0);
+    CHECK(pause >= milliseconds(500));
+    CHECK(pause <= milliseconds(501));
+    // After the pause the debt is paid; one second later the burst is back.
+    CHECK(testling.consume(0, t0 + milliseconds(501)) == milliseconds(0));
+    CHECK(testling.consume(1000, t0 + milliseconds(1600)) == milliseconds(0));
+    CHECK(testling.consume(1, t0 + milliseconds(1600)) > milliseconds(0));
+}
+
+TEST_CASE("an unlimited shaper never pauses") {
+    Shaper testling(0);
+    CHECK_FALSE(testling.limited());
+    CHECK(testling.consume(size_t(1) << 30, Shaper::Clock::now()).count() == 0);
+}
+
+TEST_CASE_METHOD(Fixture, "a component over its bytes_per_second stops being read for a while") {
+    config.components[0].bytesPerSecond = 100;
+    auto t = connect();
+    t->handler->onData(kHeader);
+    std::string handshake = "<handshake>" + componentHandshakeDigest(streamId(*t), "s3cret") + "</handshake>";
+    t->handler->onData(handshake);
+    std::string message = "<message from='bot.example.com' to='alice@example.com/pc'><body>" +
+                          std::string(400, 'x') + "</body></message>";
+    t->handler->onData(message);
+    // Everything since the stream header, less the one-second burst, at 100 bytes/s.
+    size_t debt = kHeader.size() + handshake.size() + message.size() - 100;
+    auto expected = std::chrono::milliseconds(debt * 10);
+    CHECK(t->paused >= expected - std::chrono::milliseconds(50));
+    CHECK(t->paused <= expected + std::chrono::milliseconds(50));
+    CHECK_FALSE(t->closed);
+    worker.drain();
+    CHECK(alice->received.size() == 1);  // what was read is still delivered
+}
+
+TEST_CASE_METHOD(Fixture, "a component with its own max_stanza_bytes is held to it") {
+    config.components[0].maxStanzaBytes = 1024;
+    auto t = authenticated();
+    t->handler->onData("<message from='bot.example.com' to='alice@example.com/pc'><body>" +
+                       std::string(2000, 'x') + "</body></message>");
+    CHECK(endsWithStreamError(*t, "policy-violation"));
+}
+
+TEST_CASE_METHOD(Fixture, "more connections per minute than allowed get policy-violation") {
+    config.components[0].connectionsPerMinute = 2;
+    auto first = connect();
+    first->handler->onData(kHeader);
+    auto second = connect();
+    second->handler->onData(kHeader);
+    CHECK_FALSE(first->closed);
+    CHECK_FALSE(second->closed);
+    auto third = connect();
+    third->handler->onData(kHeader);
+    CHECK(endsWithStreamError(*third, "policy-violation"));
+    CHECK(third->sent.find("more than 2 connections per minute for bot.example.com") != std::string::npos);
 }

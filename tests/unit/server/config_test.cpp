@@ -94,6 +94,28 @@ TEST_CASE("a component's secret_file is read without its final newline") {
     std::remove(file.c_str());
 }
 
+TEST_CASE("a component's limits are read and checked") {
+    auto testling = parseConfig(kMinimal +
+                                    "components:\n  bot.example.com:\n    secret: s\n"
+                                    "    max_stanza_bytes: 4096\n    bytes_per_second: 50000\n"
+                                    "    connections_per_minute: 5\n",
+                                "x.yml", kSchemas);
+    REQUIRE(testling.components.size() == 1);
+    CHECK(testling.components[0].maxStanzaBytes == 4096);
+    CHECK(testling.components[0].bytesPerSecond == 50000);
+    CHECK(testling.components[0].connectionsPerMinute == 5);
+    auto defaults =
+        parseConfig(kMinimal + "components:\n  bot.example.com:\n    secret: s\n", "x.yml", kSchemas);
+    CHECK(defaults.components[0].maxStanzaBytes == 0);
+    CHECK(defaults.components[0].bytesPerSecond == 0);
+    CHECK(defaults.components[0].connectionsPerMinute == 30);
+    CHECK_THROWS_WITH(
+        parseConfig(kMinimal + "components:\n  bot.example.com:\n    secret: s\n"
+                               "    bytes_per_second: -1\n",
+                    "x.yml", kSchemas),
+        Catch::Contains("components.bot.example.com.bytes_per_second (line 7): expected integer >= 0"));
+}
+
 TEST_CASE("component config errors name the key and the line") {
     CHECK_THROWS_WITH(parseConfig(kMinimal + "  - port: 5347\n    module: s2s\n", "x.yml", kSchemas),
                       Catch::Contains("listen[1].module (line 5): expected one of: c2s, component"));

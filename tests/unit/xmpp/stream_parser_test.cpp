@@ -158,6 +158,28 @@ TEST_CASE("limits are enforced") {
         REQUIRE(err);
         CHECK(err->condition == StreamCondition::PolicyViolation);
     }
+    SECTION("a stanza between one and two limits, ending in the next slice") {
+        // 1001..2000 bytes used to pass when it began in one slice and ended
+        // in the next: each slice alone stays under the limit.
+        for (size_t body : {990, 1200, 1900}) {
+            auto err = parseError(kHeader + "<message><body>" + std::string(body, 'a') + "</body></message>",
+                                  limits);
+            INFO(body);
+            REQUIRE(err);
+            CHECK(err->condition == StreamCondition::PolicyViolation);
+        }
+    }
+    SECTION("the same stanza fed byte by byte") {
+        std::string xml = kHeader + "<message><body>" + std::string(1200, 'a') + "</body></message>";
+        Recorder rec;
+        StreamParser testling(rec, limits);
+        std::optional<StreamError> err;
+        for (size_t i = 0; i < xml.size() && !err; ++i) {
+            err = testling.feed(std::string_view(xml).substr(i, 1));
+        }
+        REQUIRE(err);
+        CHECK(err->condition == StreamCondition::PolicyViolation);
+    }
     SECTION("a stanza just under the byte limit passes") {
         auto err =
             parseError(kHeader + "<message><body>" + std::string(900, 'a') + "</body></message>", limits);
