@@ -68,7 +68,55 @@ storage::Account makeAccount(const std::string& host, const std::string& user, c
     return a;
 }
 
+int64_t nowSeconds() {
+    return std::chrono::duration_cast<std::chrono::seconds>(
+               std::chrono::system_clock::now().time_since_epoch())
+        .count();
+}
+
 }  // namespace
+
+bool Accounts::createIn(storage::Connection& c, const std::string& host, const std::string& username,
+                        std::string_view password) {
+    if (!storage::accounts::create(c, makeAccount(host, username, std::string(password), iterations_))) {
+        return false;
+    }
+    hooks_.accountCreated.run(AccountEvent{host, username});
+    return true;
+}
+
+bool Accounts::putKeyIn(storage::Connection& c, const std::string& host, const std::string& username,
+                        const std::string& keyId, const std::string& name, std::string_view secret) {
+    auto prepared = sasl::saslPrep(secret);
+    auto account = storage::accounts::find(c, host, username);
+    if (!prepared || !account) {
+        return false;
+    }
+    auto salt = sasl::base64Decode(account->salt).value_or("");
+    auto iterations = static_cast<uint32_t>(account->iterations);
+    auto sha1 = sasl::deriveScramCredentials(ScramHash::Sha1, *prepared, salt, iterations);
+    auto sha256 = sasl::deriveScramCredentials(ScramHash::Sha256, *prepared, salt, iterations);
+    storage::AccountKey key;
+    key.id = keyId;
+    key.name = name;
+    key.storedKeySha1 = sasl::base64Encode(sha1.storedKey);
+    key.serverKeySha1 = sasl::base64Encode(sha1.serverKey);
+    key.storedKeySha256 = sasl::base64Encode(sha256.storedKey);
+    key.serverKeySha256 = sasl::base64Encode(sha256.serverKey);
+    key.createdAt = nowSeconds();
+    storage::accounts::putKey(c, host, username, key);
+    return true;
+}
+
+void Accounts::keyUsed(std::string username, std::string host, std::string keyId) {
+    pool_.submit([username, host, keyId](storage::Connection& c) {
+        try {
+            storage::accounts::touchKey(c, host, username, keyId, nowSeconds());
+        } catch (const storage::Error& e) {
+            spdlog::debug("accounts: last use of a key of {}@{}: {}", username, host, e.what());
+        }
+    });
+}
 
 Accounts::Accounts(storage::Pool& pool, Hooks& hooks, std::vector<std::string> hosts, int iterations)
     : pool_(pool), hooks_(hooks), hosts_(std::move(hosts)), iterations_(iterations) {}
@@ -122,9 +170,23 @@ void Accounts::changePassword(std::string username, std::string host, std::strin
     }
     runStatus("change password", *user + "@" + host, replyTo, done,
               [this, u = *user, host, p = *pass](storage::Connection& c) {
-                  return storage::accounts::updateCredentials(c, makeAccount(host, u, p, iterations_))
-                             ? Status::Ok
-                             : Status::NotFound;
+                  auto fresh = makeAccount(host, u, p, iterations_);
+                  // Device keys were derived with the account's salt and
+                  // iterations: keep them, so those keys keep working.
+                  auto old = storage::accounts::find(c, host, u);
+                  if (old && !storage::accounts::keys(c, host, u).empty()) {
+                      auto salt = sasl::base64Decode(old->salt).value_or("");
+                      auto it = static_cast<uint32_t>(old->iterations);
+                      auto sha1 = sasl::deriveScramCredentials(ScramHash::Sha1, p, salt, it);
+                      auto sha256 = sasl::deriveScramCredentials(ScramHash::Sha256, p, salt, it);
+                      fresh.salt = old->salt;
+                      fresh.iterations = old->iterations;
+                      fresh.storedKeySha1 = sasl::base64Encode(sha1.storedKey);
+                      fresh.serverKeySha1 = sasl::base64Encode(sha1.serverKey);
+                      fresh.storedKeySha256 = sasl::base64Encode(sha256.storedKey);
+                      fresh.serverKeySha256 = sasl::base64Encode(sha256.serverKey);
+                  }
+                  return storage::accounts::updateCredentials(c, fresh) ? Status::Ok : Status::NotFound;
               });
 }
 
@@ -190,6 +252,12 @@ void Accounts::scramCredentials(std::string username, std::string host, ScramHas
             bool sha1 = hash == ScramHash::Sha1;
             creds.storedKey = sasl::base64Decode(sha1 ? a->storedKeySha1 : a->storedKeySha256).value_or("");
             creds.serverKey = sasl::base64Decode(sha1 ? a->serverKeySha1 : a->serverKeySha256).value_or("");
+            for (auto& k : storage::accounts::keys(c, host, username)) {
+                creds.alternates.push_back(
+                    {std::move(k.id),
+                     sasl::base64Decode(sha1 ? k.storedKeySha1 : k.storedKeySha256).value_or(""),
+                     sasl::base64Decode(sha1 ? k.serverKeySha1 : k.serverKeySha256).value_or("")});
+            }
             reply(replyTo, done, Status::Ok, Creds{std::move(creds)});
         } catch (const storage::Error& e) {
             spdlog::warn("accounts: lookup {}@{}: {}", username, host, e.what());
@@ -202,19 +270,39 @@ void Accounts::scramCredentials(std::string username, std::string host, ScramHas
 }
 
 void Accounts::checkPassword(std::string username, std::string host, std::string password, Worker* replyTo,
-                             std::function<void(Status)> done) {
-    runStatus(
-        "check", username + "@" + host, replyTo, done, [username, host, password](storage::Connection& c) {
+                             std::function<void(Status, std::string)> done) {
+    bool ok = pool_.submit([username, host, password, replyTo, done](storage::Connection& c) {
+        try {
             auto a = storage::accounts::find(c, host, username);
             if (!a) {
-                return Status::NotFound;
+                reply(replyTo, done, Status::NotFound, std::string());
+                return;
             }
+            // One derivation serves every key: they share the account's salt.
             auto salt = sasl::base64Decode(a->salt).value_or("");
             auto derived = sasl::deriveScramCredentials(ScramHash::Sha256, password, salt,
                                                         static_cast<uint32_t>(a->iterations));
-            auto stored = sasl::base64Decode(a->storedKeySha256).value_or("");
-            return sasl::constantTimeEqual(derived.storedKey, stored) ? Status::Ok : Status::BadPassword;
-        });
+            if (sasl::constantTimeEqual(derived.storedKey,
+                                        sasl::base64Decode(a->storedKeySha256).value_or(""))) {
+                reply(replyTo, done, Status::Ok, std::string());
+                return;
+            }
+            for (auto& k : storage::accounts::keys(c, host, username)) {
+                if (sasl::constantTimeEqual(derived.storedKey,
+                                            sasl::base64Decode(k.storedKeySha256).value_or(""))) {
+                    reply(replyTo, done, Status::Ok, std::move(k.id));
+                    return;
+                }
+            }
+            reply(replyTo, done, Status::BadPassword, std::string());
+        } catch (const storage::Error& e) {
+            spdlog::warn("accounts: check {}@{}: {}", username, host, e.what());
+            reply(replyTo, done, Status::Unavailable, std::string());
+        }
+    });
+    if (!ok) {
+        reply(replyTo, done, Status::Unavailable, std::string());
+    }
 }
 
 }  // namespace xmppd

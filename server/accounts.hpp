@@ -43,12 +43,27 @@ class Accounts {
     void remove(std::string username, std::string host, Worker* replyTo, std::function<void(Status)> done);
     void exists(std::string username, std::string host, Worker* replyTo, std::function<void(Status)> done);
     void list(std::string host, Worker* replyTo, std::function<void(Status, std::vector<std::string>)> done);
-    // For SCRAM: the stored credentials for one hash (nullopt when unknown).
+    // For SCRAM: the stored credentials for one hash (nullopt when unknown),
+    // with the account's further keys (one per device) as alternates.
     void scramCredentials(std::string username, std::string host, xmpp::sasl::ScramHash hash, Worker* replyTo,
                           std::function<void(Status, std::optional<xmpp::sasl::ScramCredentials>)> done);
-    // For PLAIN: derives and compares in constant time on the storage thread.
+    // For PLAIN: derives and compares in constant time on the storage thread;
+    // reports which key matched (empty: the account's own password).
     void checkPassword(std::string username, std::string host, std::string password, Worker* replyTo,
-                       std::function<void(Status)> done);
+                       std::function<void(Status, std::string keyId)> done);
+    // Records that a key was used to log in (for list_devices); fire and forget.
+    void keyUsed(std::string username, std::string host, std::string keyId);
+
+    // Inside a caller's storage job (its transaction). Username prepared,
+    // host one of ours. Creates the account unless it exists; true when it
+    // did (accountCreated has run).
+    bool createIn(storage::Connection& c, const std::string& host, const std::string& username,
+                  std::string_view password);
+    // Stores (or replaces) a key of an existing account, derived with the
+    // account's salt and iterations so one SCRAM exchange checks them all.
+    // False if there is no such account or the secret is not valid SASLprep.
+    bool putKeyIn(storage::Connection& c, const std::string& host, const std::string& username,
+                  const std::string& keyId, const std::string& name, std::string_view secret);
 
     bool isHost(const std::string& host) const;
 

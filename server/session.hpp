@@ -40,6 +40,10 @@ class Session : public std::enable_shared_from_this<Session> {
     // Bytes waiting to be written: the queue-length health gauge.
     virtual size_t queuedBytes() const = 0;
     virtual std::string_view peer() const = 0;
+    // Which of the account's keys the session logged in with (a device key),
+    // empty for the account's own password or for a session with no account.
+    // Set before the session is bound and never changed after.
+    virtual std::string_view credentialId() const { return {}; }
 };
 
 }  // namespace xmppd

@@ -504,13 +504,13 @@ void C2sSession::handleAuth(const Element& auth) {
         std::weak_ptr<Session> weak = shared_from_this();
         std::string username = *user;
         service_.accounts().checkPassword(username, host_, creds->password, &worker_,
-                                          [weak, username](Accounts::Status s) {
+                                          [weak, username](Accounts::Status s, std::string keyId) {
                                               auto self = std::static_pointer_cast<C2sSession>(weak.lock());
                                               if (!self || self->state_ != State::SaslPending) {
                                                   return;
                                               }
                                               if (s == Accounts::Status::Ok) {
-                                                  self->saslSuccess(username, {});
+                                                  self->saslSuccess(username, {}, std::move(keyId));
                                               } else if (s == Accounts::Status::Unavailable) {
                                                   self->saslFailure("temporary-auth-failure");
                                               } else {
@@ -625,11 +625,15 @@ void C2sSession::handleSaslResponse(const Element& response) {
         saslFailure(saslCondition(*failure));
         return;
     }
-    saslSuccess(scramUser_, std::get<std::string>(final));
+    saslSuccess(scramUser_, std::get<std::string>(final), scram_->matchedKey());
 }
 
-void C2sSession::saslSuccess(const std::string& username, std::string additional) {
+void C2sSession::saslSuccess(const std::string& username, std::string additional, std::string keyId) {
     scram_.reset();
+    credentialId_ = std::move(keyId);
+    if (!credentialId_.empty()) {
+        service_.accounts().keyUsed(username, host_, credentialId_);
+    }
     jid_ = Jid();
     scramUser_ = username;
     std::string out = "<success xmlns='urn:ietf:params:xml:ns:xmpp-sasl'>";

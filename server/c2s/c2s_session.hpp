@@ -47,6 +47,7 @@ class C2sSession final : public Session, public TransportHandler, public xmpp::S
     void closeWithError(xmpp::StreamError error) override;
     size_t queuedBytes() const override;
     std::string_view peer() const override;
+    std::string_view credentialId() const override { return credentialId_; }
 
   private:
     enum class State {
@@ -108,7 +109,7 @@ class C2sSession final : public Session, public TransportHandler, public xmpp::S
     void handleSaslResponse(const xmpp::Element& response);
     void scramClientFirst(std::string message);
     void saslFailure(std::string_view condition, std::string_view text = {});
-    void saslSuccess(const std::string& username, std::string additional);
+    void saslSuccess(const std::string& username, std::string additional, std::string keyId);
     void handleBinding(xmpp::Element& e);
     void bind(const std::string& resource, const std::string& iqId);
     void handleStanza(xmpp::Element& e);
@@ -163,6 +164,7 @@ class C2sSession final : public Session, public TransportHandler, public xmpp::S
     xmpp::Jid jid_;
     std::unique_ptr<xmpp::sasl::ScramServer> scram_;
     std::string scramUser_;
+    std::string credentialId_;  // the device key it logged in with, if any
     Clock::time_point started_;
     Clock::time_point lastInput_;
     Clock::time_point pingSent_{};

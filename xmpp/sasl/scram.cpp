@@ -413,20 +413,35 @@ std::variant<std::string, SaslFailure> ScramServer::clientFinal(std::string_view
     const std::size_t withoutProofLength = message.size() - proof.value.size() - 3;  // ",p="
     const std::string authMessage =
         clientFirstBare_ + "," + serverFirst_ + "," + std::string(message.substr(0, withoutProofLength));
-    const std::string clientSignature = hmac(hash_, credentials_.storedKey, authMessage);
-    std::string clientKey = *proofBytes;
-    for (std::size_t i = 0; i < clientKey.size(); ++i) {
-        clientKey[i] = static_cast<char>(clientKey[i] ^ clientSignature[i]);
+    auto proves = [&](const std::string& storedKey) {
+        if (storedKey.size() != digestSize(hash_)) {
+            return false;
+        }
+        const std::string clientSignature = hmac(hash_, storedKey, authMessage);
+        std::string clientKey = *proofBytes;
+        for (std::size_t i = 0; i < clientKey.size(); ++i) {
+            clientKey[i] = static_cast<char>(clientKey[i] ^ clientSignature[i]);
+        }
+        return constantTimeEqual(hash(hash_, clientKey), storedKey);
+    };
+    const std::string* serverKey = nullptr;
+    if (proves(credentials_.storedKey)) {
+        serverKey = &credentials_.serverKey;
     }
-    const bool proofOk = constantTimeEqual(hash(hash_, clientKey), credentials_.storedKey);
+    for (const auto& alternate : credentials_.alternates) {
+        if (!serverKey && proves(alternate.storedKey) && alternate.serverKey.size() == digestSize(hash_)) {
+            serverKey = &alternate.serverKey;
+            matchedKey_ = alternate.id;
+        }
+    }
     // Checked only after the same work as for a real user, so timing does not reveal existence.
     if (deferredFailure_) {
         return *deferredFailure_;
     }
-    if (!proofOk) {
+    if (!serverKey) {
         return SaslFailure::NotAuthorized;
     }
-    return "v=" + base64Encode(hmac(hash_, credentials_.serverKey, authMessage));
+    return "v=" + base64Encode(hmac(hash_, *serverKey, authMessage));
 }
 
 }  // namespace xmpp::sasl

@@ -7,10 +7,19 @@
 #include <string_view>
 #include <utility>
 #include <variant>
+#include <vector>
 
 #include "xmpp/sasl/crypto.hpp"
 
 namespace xmpp::sasl {
+
+// A further key of the same account, derived with the same salt and
+// iteration count (one per device): the proof is checked against each.
+struct ScramAlternateKey {
+    std::string id;
+    std::string storedKey;
+    std::string serverKey;
+};
 
 // What the server stores per user and hash (RFC 5802 §3). All fields are raw bytes.
 struct ScramCredentials {
@@ -18,6 +27,7 @@ struct ScramCredentials {
     std::uint32_t iterations = 0;
     std::string storedKey;
     std::string serverKey;
+    std::vector<ScramAlternateKey> alternates;
 };
 
 // Iteration count used for new credentials and for the simulated credentials of unknown users.
@@ -81,6 +91,9 @@ class ScramServer {
 
     // Decoded authzid from the GS2 header; empty if none was given.
     const std::string& authzid() const { return authzid_; }
+    // After a successful clientFinal(): the id of the alternate key that
+    // matched, empty for the account's own credentials.
+    const std::string& matchedKey() const { return matchedKey_; }
 
     // Tests only: makes RFC test vectors reproducible. Must be called before serverFirst().
     void setServerNonceForTest(std::string nonce) { serverNonce_ = std::move(nonce); }
@@ -109,6 +122,7 @@ class ScramServer {
     std::string username_;
     std::string authzid_;
     ScramCredentials credentials_;
+    std::string matchedKey_;
     std::optional<SaslFailure> deferredFailure_;  // set for unknown users / unusable credentials
 };
 

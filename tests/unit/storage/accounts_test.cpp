@@ -38,11 +38,11 @@ STORAGE_TEST_CASE("accounts: migration", "[storage][accounts]") {
         return;
     }
     auto conn = db.connect();
-    REQUIRE(accounts::migrations().size() == 1);
+    REQUIRE(accounts::migrations().size() == 2);
     CHECK(accounts::migrations()[0].module == "accounts");
-    CHECK(storage::migrate(*conn, accounts::migrations()) == 1);
+    CHECK(storage::migrate(*conn, accounts::migrations()) == 2);
     CHECK(storage::migrate(*conn, accounts::migrations()) == 0);
-    CHECK(storage::schemaVersion(*conn, "accounts") == 1);
+    CHECK(storage::schemaVersion(*conn, "accounts") == 2);
 }
 
 STORAGE_TEST_CASE("accounts: create, find, duplicate", "[storage][accounts]") {
@@ -161,4 +161,49 @@ STORAGE_TEST_CASE("accounts: hosts are isolated", "[storage][accounts]") {
     CHECK(accounts::find(*conn, "example.net", "alice") == net);
     CHECK(accounts::count(*conn, "example.org") == 0);
     CHECK(accounts::count(*conn, "example.net") == 1);
+}
+
+STORAGE_TEST_CASE("accounts: keys are added, replaced, listed, removed, and go with the account",
+                  "[storage][accounts]") {
+    TestDb db(TestType::dialect);
+    if (!db.available()) {
+        return;
+    }
+    auto conn = migrated(db);
+    REQUIRE(accounts::create(*conn, makeAccount("example.org", "4915112345678")));
+    REQUIRE(accounts::create(*conn, makeAccount("example.org", "bob")));
+    auto key = [](std::string id, int64_t created) {
+        storage::AccountKey k;
+        k.id = std::move(id);
+        k.name = "Pixel " + k.id;
+        k.storedKeySha1 = "a" + k.id;
+        k.serverKeySha1 = "b" + k.id;
+        k.storedKeySha256 = "c" + k.id;
+        k.serverKeySha256 = "d" + k.id;
+        k.createdAt = created;
+        return k;
+    };
+    accounts::putKey(*conn, "example.org", "4915112345678", key("d2", 200));
+    accounts::putKey(*conn, "example.org", "4915112345678", key("d1", 100));
+    accounts::putKey(*conn, "example.org", "bob", key("b1", 100));
+    auto testling = accounts::keys(*conn, "example.org", "4915112345678");
+    REQUIRE(testling.size() == 2);
+    CHECK(testling[0] == key("d1", 100));  // oldest first
+    CHECK(testling[1] == key("d2", 200));
+
+    auto replaced = key("d1", 300);
+    replaced.storedKeySha256 = "new";
+    accounts::putKey(*conn, "example.org", "4915112345678", replaced);
+    accounts::touchKey(*conn, "example.org", "4915112345678", "d1", 777);
+    testling = accounts::keys(*conn, "example.org", "4915112345678");
+    REQUIRE(testling.size() == 2);
+    CHECK(testling[1].storedKeySha256 == "new");
+    CHECK(testling[1].lastUsed == 777);
+
+    CHECK(accounts::removeKeys(*conn, "example.org", "4915112345678", "d2") == 1);
+    CHECK(accounts::removeKeys(*conn, "example.org", "4915112345678", "nope") == 0);
+    CHECK(accounts::keys(*conn, "example.org", "4915112345678").size() == 1);
+    CHECK(accounts::remove(*conn, "example.org", "4915112345678"));
+    CHECK(accounts::keys(*conn, "example.org", "4915112345678").empty());
+    CHECK(accounts::keys(*conn, "example.org", "bob").size() == 1);  // others keep theirs
 }

@@ -525,3 +525,31 @@ TEST_CASE("PLAIN message parsing", "[sasl][plain]") {
         CHECK_FALSE(parsePlain(message).has_value());
     }
 }
+
+TEST_CASE("SCRAM checks a proof against each alternate key of the account", "[sasl][scram]") {
+    for (const auto h : {ScramHash::Sha1, ScramHash::Sha256}) {
+        auto credentials = userCredentials(h);  // "pencil"
+        for (const char* key : {"phone-key", "tablet-key"}) {
+            auto derived = deriveScramCredentials(h, key, credentials.salt, credentials.iterations);
+            credentials.alternates.push_back(
+                {std::string(key) + "-id", derived.storedKey, derived.serverKey});
+        }
+        auto attempt = [&](std::string_view password) {
+            ScramServer testling(h, "", "", false);
+            REQUIRE(okValue(testling.clientFirst("n,,n=user,r=abcdef")) == "user");
+            const std::string serverFirst = testling.serverFirst(credentials);
+            auto result =
+                testling.clientFinal(clientFinalFor(h, password, "n=user,r=abcdef", serverFirst, "n,,"));
+            return std::make_pair(result, testling.matchedKey());
+        };
+        auto [tablet, tabletId] = attempt("tablet-key");
+        CHECK(okValue(tablet).starts_with("v="));
+        CHECK(tabletId == "tablet-key-id");
+        auto [own, ownId] = attempt("pencil");
+        CHECK(okValue(own).starts_with("v="));
+        CHECK(ownId.empty());
+        auto [wrong, wrongId] = attempt("laptop-key");
+        CHECK(isFailure(wrong, SaslFailure::NotAuthorized));
+        CHECK(wrongId.empty());
+    }
+}
