@@ -6,4 +6,5 @@ set(SERVER_TEST_SOURCES
   server/component_test.cpp
   server/component_session_test.cpp
   server/http_routes_test.cpp
+  server/http_listener_test.cpp
 )
