@@ -101,8 +101,17 @@ void parseListeners(const YAML::Node& list, Config& cfg) {
         ListenerConfig lc;
         if (l["module"]) {
             lc.module = asString(l["module"], path + ".module");
-            if (lc.module != "c2s" && lc.module != "component") {
-                fail(path + ".module", l["module"], "expected one of: c2s, component");
+            if (lc.module != "c2s" && lc.module != "component" && lc.module != "http") {
+                fail(path + ".module", l["module"], "expected one of: c2s, component, http");
+            }
+        }
+        if (lc.module == "http") {
+            // HTTPS unless `tls: false` (plain HTTP behind a TLS-terminating proxy).
+            lc.directTls = true;
+            lc.starttlsRequired = false;
+            if (l["starttls_required"]) {
+                fail(path + ".starttls_required", l["starttls_required"],
+                     "not available on an http listener (use tls: true or false)");
             }
         }
         if (lc.module == "component") {
@@ -200,6 +209,31 @@ void parseComponents(const YAML::Node& map, Config& cfg) {
     }
 }
 
+void parseHttp(const YAML::Node& h, Config& cfg) {
+    checkKeys(h, "http",
+              {"max_body_bytes", "max_header_bytes", "request_timeout", "idle_timeout", "max_connections"});
+    auto& http = cfg.http;
+    if (h["max_body_bytes"]) {
+        http.maxBodyBytes =
+            static_cast<size_t>(asInteger(h["max_body_bytes"], "http.max_body_bytes", 0, 64 << 20));
+    }
+    if (h["max_header_bytes"]) {
+        http.maxHeaderBytes =
+            static_cast<size_t>(asInteger(h["max_header_bytes"], "http.max_header_bytes", 1024, 1 << 20));
+    }
+    if (h["request_timeout"]) {
+        http.requestTimeout =
+            static_cast<int>(asInteger(h["request_timeout"], "http.request_timeout", 1, 3600));
+    }
+    if (h["idle_timeout"]) {
+        http.idleTimeout = static_cast<int>(asInteger(h["idle_timeout"], "http.idle_timeout", 1, 3600));
+    }
+    if (h["max_connections"]) {
+        http.maxConnections =
+            static_cast<size_t>(asInteger(h["max_connections"], "http.max_connections", 1, 1000000));
+    }
+}
+
 ModuleOptions parseModuleOptions(const YAML::Node& node, const std::string& path,
                                  const std::vector<OptionSpec>& specs) {
     ModuleOptions opts;
@@ -238,7 +272,7 @@ Config parseRoot(const YAML::Node& root, const std::string& path, const ModuleSc
     cfg.path = path;
     checkKeys(root, "",
               {"hosts", "loglevel", "log_file", "data_dir", "workers", "tls", "storage", "listen", "control",
-               "auth", "stream_management", "limits", "modules", "components"});
+               "auth", "stream_management", "limits", "http", "modules", "components"});
     if (!root["hosts"] || !root["hosts"].IsSequence() || root["hosts"].size() == 0) {
         fail("hosts", root["hosts"] ? root["hosts"] : root, "expected a non-empty list of domain names");
     }
@@ -373,6 +407,9 @@ Config parseRoot(const YAML::Node& root, const std::string& path, const ModuleSc
             cfg.streamManagement.maxQueue =
                 static_cast<size_t>(asInteger(sm["max_queue"], "stream_management.max_queue", 10, 1000000));
         }
+    }
+    if (auto h = root["http"]) {
+        parseHttp(h, cfg);
     }
     if (auto c = root["components"]) {
         parseComponents(c, cfg);

@@ -23,8 +23,8 @@ struct ConfigError : std::runtime_error {
 struct ListenerConfig {
     std::string address = "::";
     uint16_t port = 0;
-    std::string module = "c2s";    // c2s | component (XEP-0114)
-    bool directTls = false;        // XEP-0368: TLS from the first byte
+    std::string module = "c2s";    // c2s | component (XEP-0114) | http
+    bool directTls = false;        // XEP-0368: TLS from the first byte (HTTPS on http listeners)
     bool starttlsRequired = true;  // RFC 6120 §5.3.1: mandatory-to-negotiate
 };
 
@@ -64,6 +64,15 @@ struct StreamManagementConfig {
     int resumeTimeout = 300;  // seconds a lost session waits for a resumption
     size_t maxQueue = 1000;   // unacknowledged stanzas before <policy-violation/>
     int ackGrace = 2;         // seconds a device has to ack a message before a durable copy is made
+};
+
+// Limits of the HTTP listeners (`http:`), shared by all of them.
+struct HttpConfig {
+    size_t maxBodyBytes = 64 * 1024;   // a larger request body is answered 413
+    size_t maxHeaderBytes = 8 * 1024;  // larger request headers are answered 431
+    int requestTimeout = 30;           // seconds from a request's first byte (or the connection) to its end
+    int idleTimeout = 60;              // seconds a keep-alive connection may wait for its next request
+    size_t maxConnections = 1000;      // open HTTP connections, all listeners; beyond it new ones are closed
 };
 
 struct AuthConfig {
@@ -109,6 +118,7 @@ struct Config {
     AuthConfig auth;
     LimitsConfig limits;
     StreamManagementConfig streamManagement;
+    HttpConfig http;
     std::vector<ComponentConfig> components;
     // Module name → its options, in the order of the file. A module is
     // enabled when its key is present under `modules:`.

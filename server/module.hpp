@@ -12,6 +12,7 @@
 
 #include "server/config.hpp"
 #include "server/hooks.hpp"
+#include "server/http/http.hpp"
 #include "storage/migrations.hpp"
 #include "xmpp/element.hpp"
 #include "xmpp/errors.hpp"
@@ -88,6 +89,9 @@ class Registrations {
     };
     std::vector<Iq> iqHandlers;
     std::vector<AdminCommand> commands;
+    // Served by every `module: http` listener; a method and path taken by
+    // another module is a startup error naming both.
+    std::vector<HttpRoute> httpRoutes;
     std::vector<storage::Migration> migrations;
     std::optional<Keepalive> keepalive;
 

@@ -43,6 +43,9 @@ void ModuleHost::start(const Config& config) {
         for (auto& cmd : r->regs.commands) {
             commands_.push_back(cmd);
         }
+        for (auto& route : r->regs.httpRoutes) {
+            httpRoutes_.add(name, route);
+        }
         if (r->regs.keepalive) {
             keepalive_ = r->regs.keepalive;
         }
@@ -57,6 +60,7 @@ void ModuleHost::stop() {
         for (auto& iq : r->regs.iqHandlers) {
             router_.removeIqHandler(iq.scope, iq.ns);
         }
+        httpRoutes_.removeOwner(r->name);
         for (auto it = r->regs.undo.rbegin(); it != r->regs.undo.rend(); ++it) {
             (*it)();
         }

@@ -18,7 +18,9 @@
 #include "server/component/component_commands.hpp"
 #include "server/component/component_service.hpp"
 #include "server/hooks.hpp"
+#include "server/http/health.hpp"
 #include "server/module_host.hpp"
+#include "server/net/http_listener.hpp"
 #include "server/net/io_runtime.hpp"
 #include "server/net/tls.hpp"
 #include "server/router.hpp"
@@ -126,6 +128,7 @@ struct Server::Impl {
     std::unique_ptr<IoRuntime> io;
     std::unique_ptr<C2sService> c2s;
     std::unique_ptr<ComponentService> components;
+    std::unique_ptr<HttpService> http;
 
     explicit Impl(Config c) : config(std::move(c)) {}
 };
@@ -184,6 +187,7 @@ void Server::start() {
 
     s.modules = std::make_unique<ModuleHost>(s.info, s.hooks, *s.router, *s.accounts, *s.pool);
     s.modules->start(cfg);
+    s.modules->httpRoutes().add("core", healthRoute(s.info.version));
 
     if (!cfg.tls.certFile.empty()) {
         s.tls = TlsContext::load(cfg.tls.certFile, cfg.tls.keyFile);
@@ -202,12 +206,19 @@ void Server::start() {
     s.c2s->setKeepalive(s.modules->keepalive());
     s.c2s->setStreamFeatures(s.modules->streamFeatures());
     s.components = std::make_unique<ComponentService>(cfg, *s.router, s.io->workerCount());
+    s.http = std::make_unique<HttpService>(cfg.http, s.modules->httpRoutes());
 
     registerCoreCommands(*s.modules,
                          AdminContext{cfg, s.info, *s.router, *s.accounts, *s.pool, *s.io, *s.c2s});
     registerComponentCommands(*s.modules, *s.router);
 
     for (const auto& l : cfg.listeners) {
+        if (l.module == "http") {
+            uint16_t port = s.http->listen(*s.io, l, cfg.tls);
+            spdlog::info("listening on [{}]:{} (http, {})", l.address, port,
+                         l.directTls ? "HTTPS" : "plain HTTP");
+            continue;
+        }
         const ListenerConfig* lc = &l;
         IoRuntime::AcceptFn onAccept;
         if (l.module == "component") {
@@ -256,13 +267,14 @@ void Server::run() {
         for (size_t i = 0; i < s.io->workerCount(); ++i) {
             Worker& w = s.io->worker(i);
             w.post([&s, &w] {
+                s.http->shutdownWorker(w);
                 s.components->shutdownWorker(w);
                 s.c2s->shutdownWorker(w);
             });
         }
         // Give the streams a moment to flush their closing tags.
         auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
-        while (s.c2s->liveSessions() + s.components->liveSessions() > 0 &&
+        while (s.c2s->liveSessions() + s.components->liveSessions() + s.http->liveConnections() > 0 &&
                std::chrono::steady_clock::now() < deadline) {
             std::this_thread::sleep_for(std::chrono::milliseconds(20));
         }
@@ -271,6 +283,7 @@ void Server::run() {
     spdlog::info("xmppd {} started for {}", s.info.version, fmt::join(s.config.hosts, ", "));
     s.io->run();
     s.modules->stop();
+    s.http.reset();
     s.components.reset();
     s.c2s.reset();
     s.pool.reset();

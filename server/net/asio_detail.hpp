@@ -1,5 +1,6 @@
 #pragma once
-// Internal to server/net: included only by io_runtime.cpp and tcp_transport.cpp.
+// Internal to server/net: included only by io_runtime.cpp, tcp_transport.cpp
+// and http_listener.cpp.
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
@@ -9,6 +10,10 @@
 
 namespace xmppd {
 class TlsContext;
+
+struct AcceptedSocket {
+    boost::asio::ip::tcp::socket socket;
+};
 
 std::shared_ptr<Transport> makeTcpTransport(boost::asio::ip::tcp::socket socket, TlsContext* tls,
                                             bool directTls, size_t maxOutboundBytes);

@@ -89,22 +89,25 @@ struct IoRuntime::Impl {
 
     AsioWorker& pickWorker() { return *workers[nextWorker.fetch_add(1) % workers.size()]; }
 
-    void accept(tcp::acceptor& acceptor, TlsContext* tls, bool directTls, size_t maxOut,
-                std::shared_ptr<AcceptFn> fn) {
+    // Accepts forever; each socket belongs to the worker picked for it and
+    // is handed over on that worker's thread.
+    void accept(tcp::acceptor& acceptor, std::shared_ptr<SocketAcceptFn> fn) {
         AsioWorker& w = pickWorker();
-        acceptor.async_accept(w.io_, [this, &acceptor, &w, tls, directTls, maxOut, fn](
-                                         const boost::system::error_code& ec, tcp::socket socket) {
-            if (ec == asio::error::operation_aborted || stopped) {
-                return;
-            }
-            if (!ec) {
-                // The socket belongs to w's io_context; hand it over on w's thread.
-                auto transport = makeTcpTransport(std::move(socket), tls, directTls, maxOut);
-                w.post([&w, transport, fn] { (*fn)(w, transport); });
-            }
-            accept(acceptor, tls, directTls, maxOut, fn);
-        });
+        acceptor.async_accept(
+            w.io_, [this, &acceptor, &w, fn](const boost::system::error_code& ec, tcp::socket socket) {
+                if (ec == asio::error::operation_aborted || stopped) {
+                    return;
+                }
+                if (!ec) {
+                    asio::post(w.io_, [&w, fn, accepted = AcceptedSocket{std::move(socket)}]() mutable {
+                        (*fn)(w, accepted);
+                    });
+                }
+                accept(acceptor, fn);
+            });
     }
+
+    uint16_t bind(const ListenerConfig& cfg, std::shared_ptr<SocketAcceptFn> fn);
 
     void acceptControl(std::shared_ptr<ControlFn> fn) {
         control->async_accept(
@@ -163,15 +166,14 @@ Worker& IoRuntime::worker(size_t i) {
     return *impl_->workers.at(i);
 }
 
-uint16_t IoRuntime::listen(const ListenerConfig& cfg, TlsContext* tls, size_t maxOutboundBytes,
-                           AcceptFn onAccept) {
+uint16_t IoRuntime::Impl::bind(const ListenerConfig& cfg, std::shared_ptr<SocketAcceptFn> fn) {
     boost::system::error_code ec;
     auto address = asio::ip::make_address(cfg.address, ec);
     if (ec) {
         throw std::runtime_error("listener address '" + cfg.address + "' is not an IP address");
     }
     // The acceptor lives on worker 0; accepted sockets go to any worker.
-    auto acceptor = std::make_unique<tcp::acceptor>(impl_->workers[0]->io_);
+    auto acceptor = std::make_unique<tcp::acceptor>(workers[0]->io_);
     tcp::endpoint ep(address, cfg.port);
     acceptor->open(ep.protocol(), ec);
     if (!ec) {
@@ -190,10 +192,24 @@ uint16_t IoRuntime::listen(const ListenerConfig& cfg, TlsContext* tls, size_t ma
                                  ec.message());
     }
     uint16_t port = acceptor->local_endpoint().port();
-    impl_->accept(*acceptor, tls, cfg.directTls, maxOutboundBytes,
-                  std::make_shared<AcceptFn>(std::move(onAccept)));
-    impl_->acceptors.push_back(std::move(acceptor));
+    accept(*acceptor, std::move(fn));
+    acceptors.push_back(std::move(acceptor));
     return port;
+}
+
+uint16_t IoRuntime::listen(const ListenerConfig& cfg, TlsContext* tls, size_t maxOutboundBytes,
+                           AcceptFn onAccept) {
+    bool directTls = cfg.directTls;
+    return impl_->bind(
+        cfg,
+        std::make_shared<SocketAcceptFn>([tls, directTls, maxOutboundBytes, onAccept = std::move(onAccept)](
+                                             Worker& w, AcceptedSocket& accepted) {
+            onAccept(w, makeTcpTransport(std::move(accepted.socket), tls, directTls, maxOutboundBytes));
+        }));
+}
+
+uint16_t IoRuntime::listenSockets(const ListenerConfig& cfg, SocketAcceptFn onAccept) {
+    return impl_->bind(cfg, std::make_shared<SocketAcceptFn>(std::move(onAccept)));
 }
 
 void IoRuntime::listenControl(const std::string& path, ControlFn onRequest) {

@@ -12,6 +12,8 @@
 namespace xmppd {
 
 class TlsContext;
+// An accepted socket, still raw (defined in asio_detail.hpp, for server/net only).
+struct AcceptedSocket;
 
 // The event loops: one io_context per worker thread, the listeners, the
 // control socket, signals and periodic ticks. The only header that fronts
@@ -19,6 +21,8 @@ class TlsContext;
 class IoRuntime {
   public:
     using AcceptFn = std::function<void(Worker&, std::shared_ptr<Transport>)>;
+    // For listeners that are not XMPP streams (HTTP): the socket as accepted.
+    using SocketAcceptFn = std::function<void(Worker&, AcceptedSocket&)>;
     // A control request (the decoded argument list) and the way to answer it.
     using ControlFn = std::function<void(std::vector<std::string> args,
                                          std::function<void(int code, std::string out)> reply)>;
@@ -33,6 +37,8 @@ class IoRuntime {
     // Each accepted connection goes round-robin to a worker; accept runs there.
     // Returns the bound port (useful with port 0).
     uint16_t listen(const ListenerConfig& cfg, TlsContext* tls, size_t maxOutboundBytes, AcceptFn onAccept);
+    // The same, handing over each socket as accepted, on its worker's thread.
+    uint16_t listenSockets(const ListenerConfig& cfg, SocketAcceptFn onAccept);
     // The Unix control socket, created with mode 0600.
     void listenControl(const std::string& path, ControlFn onRequest);
     // Runs fn on every worker, on its own thread, every period.

@@ -69,12 +69,7 @@ std::string endPointHash(X509* cert) {
 
 }  // namespace
 
-std::unique_ptr<TlsContext> TlsContext::load(const std::string& certFile, const std::string& keyFile) {
-    SSL_CTX* ctx = SSL_CTX_new(TLS_server_method());
-    if (!ctx) {
-        throw std::runtime_error("cannot create TLS context: " + opensslError());
-    }
-    std::unique_ptr<TlsContext> result(new TlsContext(ctx));
+void configureServerContext(ssl_ctx_st* ctx, const std::string& certFile, const std::string& keyFile) {
     SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
     SSL_CTX_set_options(ctx,
                         SSL_OP_NO_RENEGOTIATION | SSL_OP_CIPHER_SERVER_PREFERENCE | SSL_OP_NO_COMPRESSION);
@@ -101,6 +96,15 @@ std::unique_ptr<TlsContext> TlsContext::load(const std::string& certFile, const 
         throw std::runtime_error("tls.keyfile " + keyFile +
                                  " does not match tls.certfile: " + opensslError());
     }
+}
+
+std::unique_ptr<TlsContext> TlsContext::load(const std::string& certFile, const std::string& keyFile) {
+    SSL_CTX* ctx = SSL_CTX_new(TLS_server_method());
+    if (!ctx) {
+        throw std::runtime_error("cannot create TLS context: " + opensslError());
+    }
+    std::unique_ptr<TlsContext> result(new TlsContext(ctx));
+    configureServerContext(ctx, certFile, keyFile);
     SSL_CTX_set_alpn_select_cb(ctx, &selectAlpn, nullptr);
     // The TLS 1.3 traffic secrets go to the connection's TlsEngine (never to
     // a file): it frees OpenSSL's state after the handshake and runs the

@@ -166,6 +166,15 @@ class XmppdServer:
         self.component_port = free_port()
         while self.component_port in (self.c2s_port, self.tls_port):
             self.component_port = free_port()
+        # HTTP listeners, added when the config has an `http` section: HTTPS
+        # on http_port, plain HTTP (tls: false) on http_plain_port.
+        self.http_port = free_port()
+        while self.http_port in (self.c2s_port, self.tls_port, self.component_port):
+            self.http_port = free_port()
+        self.http_plain_port = free_port()
+        while self.http_plain_port in (self.c2s_port, self.tls_port, self.component_port, self.http_port):
+            self.http_plain_port = free_port()
+        self.has_http = False
         self.host = HOST
         self.config_path = self.dir / "xmppd.yml"
         self.log_path = self.dir / "server.log"
@@ -211,6 +220,11 @@ class XmppdServer:
         if extra.get("components"):
             # The address is left to the default (loopback for components).
             cfg["listen"].append({"port": self.component_port, "module": "component"})
+        if "http" in extra:
+            self.has_http = True
+            cfg["listen"].append({"port": self.http_port, "address": "127.0.0.1", "module": "http"})
+            cfg["listen"].append({"port": self.http_plain_port, "address": "127.0.0.1", "module": "http",
+                                  "tls": False})
         return deep_update(cfg, extra)
 
     # ------------------------------------------------------------- lifecycle
@@ -244,6 +258,8 @@ class XmppdServer:
         )
         deadline = time.monotonic() + START_TIMEOUT
         waiting = {self.c2s_port, self.tls_port}
+        if self.has_http:
+            waiting |= {self.http_port, self.http_plain_port}
         while waiting:
             if self.proc.poll() is not None:
                 self._release()

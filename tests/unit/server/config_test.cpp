@@ -138,3 +138,52 @@ TEST_CASE("component config errors name the key and the line") {
                     "x.yml", kSchemas),
         Catch::Contains("listen[1].starttls_required (line 6)"));
 }
+
+TEST_CASE("an http listener is HTTPS on all addresses unless it says otherwise") {
+    std::string text = kMinimal +
+                       "  - port: 5443\n    module: http\n"
+                       "  - port: 5280\n    module: http\n    address: 127.0.0.1\n    tls: false\n";
+    auto testling = parseConfig(text, "x.yml", kSchemas);
+    REQUIRE(testling.listeners.size() == 3);
+    CHECK(testling.listeners[1].module == "http");
+    CHECK(testling.listeners[1].address == "::");
+    CHECK(testling.listeners[1].directTls);
+    CHECK_FALSE(testling.listeners[1].starttlsRequired);
+    CHECK(testling.listeners[2].address == "127.0.0.1");
+    CHECK_FALSE(testling.listeners[2].directTls);
+}
+
+TEST_CASE("an http listener has no STARTTLS") {
+    CHECK_THROWS_WITH(
+        parseConfig(kMinimal + "  - port: 5443\n    module: http\n    starttls_required: true\n", "x.yml",
+                    kSchemas),
+        Catch::Contains("listen[1].starttls_required (line 6)") &&
+            Catch::Contains("not available on an http listener"));
+}
+
+TEST_CASE("the http limits have defaults and take values") {
+    auto defaults = parseConfig(kMinimal, "x.yml", kSchemas);
+    CHECK(defaults.http.maxBodyBytes == 65536);
+    CHECK(defaults.http.maxHeaderBytes == 8192);
+    CHECK(defaults.http.requestTimeout == 30);
+    CHECK(defaults.http.idleTimeout == 60);
+    CHECK(defaults.http.maxConnections == 1000);
+    auto testling = parseConfig(kMinimal +
+                                    "http:\n  max_body_bytes: 1024\n  max_header_bytes: 4096\n"
+                                    "  request_timeout: 5\n  idle_timeout: 7\n  max_connections: 3\n",
+                                "x.yml", kSchemas);
+    CHECK(testling.http.maxBodyBytes == 1024);
+    CHECK(testling.http.maxHeaderBytes == 4096);
+    CHECK(testling.http.requestTimeout == 5);
+    CHECK(testling.http.idleTimeout == 7);
+    CHECK(testling.http.maxConnections == 3);
+}
+
+TEST_CASE("http limit errors name the key and the line") {
+    CHECK_THROWS_WITH(parseConfig(kMinimal + "http:\n  request_timeout: 0\n", "x.yml", kSchemas),
+                      Catch::Contains("http.request_timeout (line 5): expected integer >= 1"));
+    CHECK_THROWS_WITH(parseConfig(kMinimal + "http:\n  max_header_bytes: 10\n", "x.yml", kSchemas),
+                      Catch::Contains("http.max_header_bytes (line 5): expected integer >= 1024"));
+    CHECK_THROWS_WITH(parseConfig(kMinimal + "http:\n  max_bodybytes: 10\n", "x.yml", kSchemas),
+                      Catch::Contains("http.max_bodybytes (line 5): unknown key"));
+}

@@ -5,4 +5,6 @@ set(SERVER_TEST_SOURCES
   server/sm_counters_test.cpp
   server/component_test.cpp
   server/component_session_test.cpp
+  server/http_routes_test.cpp
+  server/http_listener_test.cpp
 )
