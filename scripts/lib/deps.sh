@@ -8,6 +8,13 @@ XMPPD_BUILD_PACKAGES=(
 XMPPD_TEST_PACKAGES=(
   postgresql python3-slixmpp python3-pytest python3-openssl libstrophe-dev clang libclang-rt-14-dev
 )
+# tests/integration/test_xmppjs_component.py runs a component on Node.js and
+# installs its npm packages itself (npm ci). Debian's nodejs and npm, unless
+# an npm is already on the PATH: NodeSource's nodejs package ships its own
+# npm and conflicts with Debian's npm package.
+if ! command -v npm >/dev/null 2>&1; then
+  XMPPD_TEST_PACKAGES+=(nodejs npm)
+fi
 
 xmppd_install_packages() {
   local missing=()
