@@ -7,6 +7,7 @@ XMPPD_BUILD_PACKAGES=(
 )
 XMPPD_TEST_PACKAGES=(
   postgresql python3-slixmpp python3-pytest python3-openssl libstrophe-dev clang libclang-rt-14-dev
+  biboumi ngircd
 )
 # tests/integration/test_xmppjs_component.py runs a component on Node.js and
 # installs its npm packages itself (npm ci). Debian's nodejs and npm, unless
@@ -34,6 +35,16 @@ xmppd_install_packages() {
   fi
   $sudo apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
+  # The integration tests run biboumi and ngircd with configs and ports of
+  # their own: the system services these packages enable are not wanted
+  # (on a machine where systemd runs; elsewhere policy-rc.d keeps them off).
+  if [ -d /run/systemd/system ]; then
+    for p in biboumi ngircd; do
+      if printf '%s\n' "${missing[@]}" | grep -qx "$p"; then
+        $sudo systemctl disable --now "$p" >/dev/null 2>&1 || true
+      fi
+    done
+  fi
 }
 
 # Configures and builds into $1 with extra CMake arguments after it.
