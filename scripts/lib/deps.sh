@@ -7,7 +7,15 @@ XMPPD_BUILD_PACKAGES=(
 )
 XMPPD_TEST_PACKAGES=(
   postgresql python3-slixmpp python3-pytest python3-openssl libstrophe-dev clang libclang-rt-14-dev
+  biboumi ngircd
 )
+# tests/integration/test_xmppjs_component.py runs a component on Node.js and
+# installs its npm packages itself (npm ci). Debian's nodejs and npm, unless
+# an npm is already on the PATH: NodeSource's nodejs package ships its own
+# npm and conflicts with Debian's npm package.
+if ! command -v npm >/dev/null 2>&1; then
+  XMPPD_TEST_PACKAGES+=(nodejs npm)
+fi
 
 xmppd_install_packages() {
   local missing=()
@@ -27,6 +35,16 @@ xmppd_install_packages() {
   fi
   $sudo apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
+  # The integration tests run biboumi and ngircd with configs and ports of
+  # their own: the system services these packages enable are not wanted
+  # (on a machine where systemd runs; elsewhere policy-rc.d keeps them off).
+  if [ -d /run/systemd/system ]; then
+    for p in biboumi ngircd; do
+      if printf '%s\n' "${missing[@]}" | grep -qx "$p"; then
+        $sudo systemctl disable --now "$p" >/dev/null 2>&1 || true
+      fi
+    done
+  fi
 }
 
 # Configures and builds into $1 with extra CMake arguments after it.
