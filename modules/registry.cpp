@@ -9,6 +9,7 @@
 #include "modules/ping/ping_module.hpp"
 #include "modules/private/private_module.hpp"
 #include "modules/roster/roster_module.hpp"
+#include "modules/sms_register/sms_register_module.hpp"
 #include "modules/time/time_module.hpp"
 #include "modules/vcard/vcard_module.hpp"
 #include "modules/version/version_module.hpp"
@@ -33,6 +34,7 @@ const std::vector<ModuleDescriptor>& moduleRegistry() {
         describe<modules::PingModule>("ping"),
         describe<modules::PrivateModule>("private"),
         describe<modules::RosterModule>("roster"),
+        describe<modules::SmsRegisterModule>("sms_register"),
         describe<modules::TimeModule>("time"),
         describe<modules::VcardModule>("vcard"),
         describe<modules::VersionModule>("version"),
