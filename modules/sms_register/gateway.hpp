@@ -18,11 +18,20 @@ class SmsGateway {
 };
 
 struct GatewayConfig {
-    std::string kind = "log";  // log | command
+    std::string kind = "log";  // log | command | http
     std::string command;       // command: the program, run as `command PHONE TEXT`
-    int retries = 2;           // further attempts after a failure, 1 s, 2 s, 4 s ... apart
-    int timeout = 10;          // seconds one attempt of the command may take
-    int maxConcurrent = 8;     // sends under way at once; beyond, a send fails at once
+    // http: a POST to url with body (its {phone} and {text} replaced, escaped
+    // for the content type: form-urlencoded or JSON), auth none|basic|bearer.
+    std::string url;
+    std::string body = "To={phone}&Body={text}";
+    std::string contentType = "application/x-www-form-urlencoded";
+    std::string auth = "none";
+    std::string user;       // basic
+    std::string password;   // basic
+    std::string token;      // bearer
+    int retries = 2;        // further attempts after a failure, 1 s, 2 s, 4 s ... apart
+    int timeout = 10;       // seconds one attempt of the command may take
+    int maxConcurrent = 8;  // sends under way at once; beyond, a send fails at once
 };
 
 // Development only: writes the text, PIN included, to the server log.
@@ -30,7 +39,12 @@ std::unique_ptr<SmsGateway> makeLogGateway();
 // Runs a program (a modem tool, a provider's CLI) with the number and the
 // text as its two arguments; exit status 0 is success.
 std::unique_ptr<SmsGateway> makeCommandGateway(const GatewayConfig& config);
-// Throws std::invalid_argument for an unknown kind or a missing command.
+// POSTs to an SMS provider's HTTPS API (Twilio-style form or a JSON body);
+// any 2xx status is success.
+std::unique_ptr<SmsGateway> makeHttpGateway(const GatewayConfig& config);
+// Fills a body template for a content type; exposed for tests.
+std::string fillBody(const GatewayConfig& config, const std::string& phone, const std::string& text);
+// Throws std::invalid_argument for an unknown kind or a missing command or url.
 std::unique_ptr<SmsGateway> makeGateway(const GatewayConfig& config);
 
 // Counters for `xmppctl stats`-like reporting (sent, failed after retries, retried).

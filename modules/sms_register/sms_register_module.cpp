@@ -417,6 +417,16 @@ std::vector<OptionSpec> SmsRegisterModule::options() {
          "log (development only: the PIN goes to the server log) or command (runs gateway_command PHONE "
          "TEXT)"},
         {"gateway_command", T::String, "", 0, 0, "the program the command gateway runs"},
+        {"gateway_url", T::String, "", 0, 0, "http gateway: the provider's address the POST goes to"},
+        {"gateway_body", T::String, "To={phone}&Body={text}", 0, 0,
+         "http gateway: the body; {phone} and {text} are replaced, escaped for the content type"},
+        {"gateway_content_type", T::String, "application/x-www-form-urlencoded", 0, 0,
+         "http gateway: application/x-www-form-urlencoded or application/json"},
+        {"gateway_auth", T::String, "none", 0, 0, "http gateway: none, basic or bearer"},
+        {"gateway_user", T::String, "", 0, 0,
+         "http gateway: the basic-auth user (e.g. a Twilio account SID)"},
+        {"gateway_password", T::String, "", 0, 0, "http gateway: the basic-auth password"},
+        {"gateway_token", T::String, "", 0, 0, "http gateway: the bearer token"},
         {"gateway_retries", T::Integer, "2", 0, 10,
          "further attempts after a failed send, 1 s, 2 s, 4 s ... apart"},
         {"gateway_timeout", T::Integer, "10", 1, 300, "seconds one send may take"},
@@ -463,6 +473,13 @@ Registrations SmsRegisterModule::start(ModuleContext& ctx) {
     gw.command = o.string("gateway_command");
     gw.retries = static_cast<int>(o.integer("gateway_retries"));
     gw.timeout = static_cast<int>(o.integer("gateway_timeout"));
+    gw.url = o.string("gateway_url");
+    gw.body = o.string("gateway_body");
+    gw.contentType = o.string("gateway_content_type");
+    gw.auth = o.string("gateway_auth");
+    gw.user = o.string("gateway_user");
+    gw.password = o.string("gateway_password");
+    gw.token = o.string("gateway_token");
     try {
         impl->gateway = sms::makeGateway(gw);
     } catch (const std::invalid_argument& e) {

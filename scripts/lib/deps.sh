@@ -4,7 +4,7 @@ XMPPD_BUILD_PACKAGES=(
   build-essential cmake ninja-build ccache mold pkg-config
   libexpat1-dev libboost-dev libssl-dev libpq-dev libsqlite3-dev libyaml-cpp-dev
   libspdlog-dev libfmt-dev libidn-dev libidn2-dev libcli11-dev nlohmann-json3-dev catch2 openssl
-  libphonenumber-dev
+  libphonenumber-dev libcurl4-openssl-dev
 )
 XMPPD_TEST_PACKAGES=(
   postgresql python3-slixmpp python3-pytest python3-openssl libstrophe-dev clang libclang-rt-14-dev
