@@ -8,6 +8,7 @@
 #include "modules/offline/offline_module.hpp"
 #include "modules/ping/ping_module.hpp"
 #include "modules/private/private_module.hpp"
+#include "modules/register/register_module.hpp"
 #include "modules/roster/roster_module.hpp"
 #include "modules/sms_register/sms_register_module.hpp"
 #include "modules/time/time_module.hpp"
@@ -33,6 +34,7 @@ const std::vector<ModuleDescriptor>& moduleRegistry() {
         describe<modules::OfflineModule>("offline"),
         describe<modules::PingModule>("ping"),
         describe<modules::PrivateModule>("private"),
+        describe<modules::RegisterModule>("register"),
         describe<modules::RosterModule>("roster"),
         describe<modules::SmsRegisterModule>("sms_register"),
         describe<modules::TimeModule>("time"),

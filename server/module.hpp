@@ -52,6 +52,24 @@ class IqResponder {
 
 using IqHandler = std::function<void(const IqRequest&, const IqResponder&)>;
 
+// An iq on a c2s stream that has not authenticated yet (XEP-0077 in-band
+// registration): answered on that stream, never routed.
+struct PreAuthRequest {
+    const xmpp::Element& iq;  // type get or set, exactly one payload child
+    const xmpp::Element& payload;
+    std::string host;    // the host the stream is for
+    std::string peerIp;  // the client's address, without the port
+    bool tls = false;
+};
+// Sends the answer, a whole <iq/>, on that stream; once, from any thread.
+using PreAuthReply = std::function<void(xmpp::Element iq)>;
+using PreAuthIqHandler = std::function<void(const PreAuthRequest&, PreAuthReply)>;
+struct PreAuthIq {
+    std::string ns;       // of the payload, e.g. jabber:iq:register
+    std::string feature;  // stream feature offered before authentication (XML), may be empty
+    PreAuthIqHandler handler;
+};
+
 struct DiscoIdentity {
     std::string category;
     std::string type;
@@ -92,6 +110,7 @@ class Registrations {
     // Served by every `module: http` listener; a method and path taken by
     // another module is a startup error naming both.
     std::vector<HttpRoute> httpRoutes;
+    std::vector<PreAuthIq> preAuthIqs;
     std::vector<storage::Migration> migrations;
     std::optional<Keepalive> keepalive;
 

@@ -1,5 +1,7 @@
 #include "server/module_host.hpp"
 
+#include <stdexcept>
+
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
@@ -46,6 +48,16 @@ void ModuleHost::start(const Config& config) {
         for (auto& route : r->regs.httpRoutes) {
             httpRoutes_.add(name, route);
         }
+        for (const auto& iq : r->regs.preAuthIqs) {
+            for (const auto& other : running_) {
+                for (const auto& theirs : other->regs.preAuthIqs) {
+                    if (theirs.ns == iq.ns) {
+                        throw std::runtime_error("modules " + other->name + " and " + name + " both answer " +
+                                                 iq.ns + " before authentication");
+                    }
+                }
+            }
+        }
         if (r->regs.keepalive) {
             keepalive_ = r->regs.keepalive;
         }
@@ -81,6 +93,14 @@ std::vector<DiscoIdentity> ModuleHost::identities() const {
     std::vector<DiscoIdentity> out{{"server", "im", info_.name}};
     for (const auto& r : running_) {
         out.insert(out.end(), r->regs.identities.begin(), r->regs.identities.end());
+    }
+    return out;
+}
+
+std::vector<PreAuthIq> ModuleHost::preAuthIqs() const {
+    std::vector<PreAuthIq> out;
+    for (const auto& r : running_) {
+        out.insert(out.end(), r->regs.preAuthIqs.begin(), r->regs.preAuthIqs.end());
     }
     return out;
 }

@@ -32,6 +32,8 @@ class ModuleHost final : public DiscoRegistry {
     void addCommand(AdminCommand command) { commands_.push_back(std::move(command)); }
     // The routes of the running modules, plus the core's (added with owner "core").
     HttpRouteTable& httpRoutes() { return httpRoutes_; }
+    // Every running module's pre-authentication iq handlers.
+    std::vector<PreAuthIq> preAuthIqs() const;
     std::optional<Keepalive> keepalive() const { return keepalive_; }
     std::string streamFeatures() const;
     std::vector<std::string> moduleNames() const;

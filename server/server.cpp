@@ -205,6 +205,7 @@ void Server::start() {
         std::make_unique<C2sService>(cfg, *s.router, *s.accounts, s.hooks, s.tls.get(), s.io->workerCount());
     s.c2s->setKeepalive(s.modules->keepalive());
     s.c2s->setStreamFeatures(s.modules->streamFeatures());
+    s.c2s->setPreAuthIqs(s.modules->preAuthIqs());
     s.components = std::make_unique<ComponentService>(cfg, *s.router, s.io->workerCount());
     s.http = std::make_unique<HttpService>(cfg.http, s.modules->httpRoutes());
 

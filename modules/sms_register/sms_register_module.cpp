@@ -17,6 +17,7 @@
 #include "server/session.hpp"
 #include "storage/accounts.hpp"
 #include "storage/pool.hpp"
+#include "xmpp/errors.hpp"
 #include "xmpp/sasl/crypto.hpp"
 #include "xmpp/sasl/scram.hpp"
 
@@ -68,12 +69,6 @@ HttpResponse jsonReply(int status, const json& body) {
     return r;
 }
 
-HttpResponse limitedReply(const std::string& error, int64_t retryAfter, const std::string& text) {
-    HttpResponse r = jsonError(429, error, text);
-    r.headers.emplace_back("Retry-After", std::to_string(retryAfter));
-    return r;
-}
-
 // The JSON object of a request body, or a 400 naming what is wrong.
 std::variant<json, HttpResponse> parseBody(const HttpRequest& req) {
     json body = json::parse(req.body, nullptr, false);
@@ -119,38 +114,52 @@ struct SmsRegisterModule::Impl : std::enable_shared_from_this<Impl> {
         return text;
     }
 
-    // A number we take, or the response refusing it.
-    std::variant<sms::PhoneNumber, HttpResponse> checkPhone(const json& body) const {
-        auto raw = stringField(body, "phone");
+    // What became of a request, for either protocol: an HTTP status with a
+    // JSON body on the HTTP API, a result or stanza error over XMPP.
+    struct Outcome {
+        int status = 200;
+        std::string error;  // empty on success, else e.g. "wrong-pin"
+        std::string text;
+        int64_t retryAfter = 0;
+        json body = json::object();
+    };
+    using Done = std::function<void(Outcome)>;
+
+    static Outcome failure(int status, std::string error, std::string text, int64_t retryAfter = 0) {
+        Outcome o;
+        o.status = status;
+        o.error = std::move(error);
+        o.text = std::move(text);
+        o.retryAfter = retryAfter;
+        return o;
+    }
+
+    // A number we take, or the outcome refusing it.
+    std::variant<sms::PhoneNumber, Outcome> checkPhone(const std::optional<std::string>& raw) const {
         if (!raw) {
-            return jsonError(400, "bad-request", "\"phone\" is missing or not a string");
+            return failure(400, "bad-request", "\"phone\" is missing or not a string");
         }
         auto parsed = sms::parsePhone(*raw);
         if (auto* err = std::get_if<std::string>(&parsed)) {
-            return jsonError(400, "invalid-phone", *err);
+            return failure(400, "invalid-phone", *err);
         }
         auto phone = std::get<sms::PhoneNumber>(parsed);
         if ((!allow.empty() && !allow.count(phone.region)) || deny.count(phone.region)) {
-            return jsonError(403, "country-not-allowed",
-                             "numbers of " + phone.region + " cannot register on this server");
+            return failure(403, "country-not-allowed",
+                           "numbers of " + phone.region + " cannot register on this server");
         }
         return phone;
     }
 
-    // POST /v1/register/pin {"phone": "+4915112345678"}
-    void requestPin(const HttpRequest& req, HttpReply reply) {
-        auto body = parseBody(req);
-        if (auto* bad = std::get_if<HttpResponse>(&body)) {
-            return reply(std::move(*bad));
-        }
-        auto checked = checkPhone(std::get<json>(body));
-        if (auto* bad = std::get_if<HttpResponse>(&checked)) {
-            return reply(std::move(*bad));
+    // Texts a PIN to the number, within the limits.
+    void requestPin(const std::optional<std::string>& rawPhone, const std::string& ip, Done done) {
+        auto checked = checkPhone(rawPhone);
+        if (auto* bad = std::get_if<Outcome>(&checked)) {
+            return done(std::move(*bad));
         }
         auto phone = std::get<sms::PhoneNumber>(checked).e164;
         auto self = shared_from_this();
-        std::string ip = req.peer;
-        bool queued = pool->submit([self, phone, ip, reply](storage::Connection& c) {
+        bool queued = pool->submit([self, phone, ip, done](storage::Connection& c) {
             sms::PinRequest granted;
             int64_t at = now();
             try {
@@ -159,17 +168,20 @@ struct SmsRegisterModule::Impl : std::enable_shared_from_this<Impl> {
                 tx.commit();
             } catch (const storage::Error& e) {
                 spdlog::warn("sms_register: PIN for {}: {}", phone, e.what());
-                return reply(jsonError(503, "unavailable", "storage is unavailable; try again later"));
+                return done(failure(503, "unavailable", "storage is unavailable; try again later", 30));
             }
             if (granted.outcome == sms::PinRequest::Outcome::Limited) {
                 spdlog::info("sms_register: PIN for {} from {} refused: {}", phone, ip, granted.text);
-                return reply(limitedReply(granted.error, granted.retryAfter, granted.text));
+                return done(failure(429, granted.error, granted.text, granted.retryAfter));
             }
             self->gateway->send(
-                phone, self->textFor(granted.pin), [self, phone, ip, at, reply](std::string error) {
+                phone, self->textFor(granted.pin), [self, phone, ip, at, done](std::string error) {
                     if (error.empty()) {
                         spdlog::info("sms_register: PIN sent to {} (requested from {})", phone, ip);
-                        return reply(jsonReply(202, {{"status", "sent"}, {"phone", phone}}));
+                        Outcome sent;
+                        sent.status = 202;
+                        sent.body = {{"status", "sent"}, {"phone", phone}};
+                        return done(std::move(sent));
                     }
                     spdlog::warn("sms_register: no PIN could be sent to {}: {}", phone, error);
                     // Not the user's fault: the attempt does not count against them.
@@ -180,59 +192,49 @@ struct SmsRegisterModule::Impl : std::enable_shared_from_this<Impl> {
                             spdlog::warn("sms_register: withdrawing the PIN of {}: {}", phone, e.what());
                         }
                     });
-                    HttpResponse r = jsonError(503, "gateway-failed",
-                                               "the text message could not be sent; try again later");
-                    r.headers.emplace_back("Retry-After", "30");
-                    reply(std::move(r));
+                    done(failure(503, "gateway-failed", "the text message could not be sent; try again later",
+                                 30));
                 });
         });
         if (!queued) {
-            reply(jsonError(503, "unavailable", "the server is busy; try again later"));
+            done(failure(503, "unavailable", "the server is busy; try again later", 5));
         }
     }
 
-    // POST /v1/register/verify {"phone", "pin", "device_key", "device_name"}
-    void verify(const HttpRequest& req, HttpReply reply) {
-        auto body = parseBody(req);
-        if (auto* bad = std::get_if<HttpResponse>(&body)) {
-            return reply(std::move(*bad));
-        }
-        const json& j = std::get<json>(body);
-        auto checked = checkPhone(j);
-        if (auto* bad = std::get_if<HttpResponse>(&checked)) {
-            return reply(std::move(*bad));
+    // Trades a PIN for a device key.
+    void verify(const std::optional<std::string>& rawPhone, const std::optional<std::string>& pin,
+                const std::optional<std::string>& key, const std::string& name, Done done) {
+        auto checked = checkPhone(rawPhone);
+        if (auto* bad = std::get_if<Outcome>(&checked)) {
+            return done(std::move(*bad));
         }
         auto phone = std::get<sms::PhoneNumber>(checked).e164;
-        auto pin = stringField(j, "pin");
-        auto key = stringField(j, "device_key");
-        auto name = stringField(j, "device_name").value_or("");
         if (!pin || pin->size() != static_cast<size_t>(limits.pinLength) ||
             pin->find_first_not_of("0123456789") != std::string::npos) {
-            return reply(
-                jsonError(400, "bad-request",
-                          "\"pin\" must be the " + std::to_string(limits.pinLength) + " digits sent by SMS"));
+            return done(
+                failure(400, "bad-request",
+                        "\"pin\" must be the " + std::to_string(limits.pinLength) + " digits sent by SMS"));
         }
         // The key is the account's password from now on: a client-generated
         // secret, long enough not to be guessed.
         if (!key || key->size() < 16 || key->size() > 1024 || !xmpp::sasl::saslPrep(*key)) {
-            return reply(
-                jsonError(400, "bad-request", "\"device_key\" must be a string of 16 to 1024 characters"));
+            return done(
+                failure(400, "bad-request", "\"device_key\" must be a string of 16 to 1024 characters"));
         }
         if (name.size() > 64 || !xmpp::sasl::isValidUtf8(name)) {
-            return reply(jsonError(400, "bad-request", "\"device_name\" must be UTF-8 of at most 64 bytes"));
+            return done(failure(400, "bad-request", "\"device_name\" must be UTF-8 of at most 64 bytes"));
         }
         auto self = shared_from_this();
-        bool queued =
-            pool->submit([self, phone, pin = *pin, key = *key, name, reply](storage::Connection& c) {
-                self->verifyIn(c, phone, pin, key, name, reply);
-            });
+        bool queued = pool->submit([self, phone, pin = *pin, key = *key, name, done](storage::Connection& c) {
+            done(self->verifyIn(c, phone, pin, key, name));
+        });
         if (!queued) {
-            reply(jsonError(503, "unavailable", "the server is busy; try again later"));
+            done(failure(503, "unavailable", "the server is busy; try again later", 5));
         }
     }
 
-    void verifyIn(storage::Connection& c, const std::string& phone, const std::string& pin,
-                  const std::string& key, const std::string& name, const HttpReply& reply) {
+    Outcome verifyIn(storage::Connection& c, const std::string& phone, const std::string& pin,
+                     const std::string& key, const std::string& name) {
         std::string user = localpartFor(phone);
         std::string deviceId = xmpp::sasl::base64Encode(xmpp::sasl::randomBytes(9));
         for (char& ch : deviceId) {
@@ -260,25 +262,23 @@ struct SmsRegisterModule::Impl : std::enable_shared_from_this<Impl> {
             tx.commit();
         } catch (const storage::Error& e) {
             spdlog::warn("sms_register: verifying {}: {}", phone, e.what());
-            return reply(jsonError(503, "unavailable", "storage is unavailable; try again later"));
+            return failure(503, "unavailable", "storage is unavailable; try again later", 30);
         }
         using O = sms::PinCheck::Outcome;
         switch (check.outcome) {
             case O::NoPin:
-                return reply(
-                    jsonError(404, "no-pin", "no PIN was requested for this number, or it was used"));
+                return failure(404, "no-pin", "no PIN was requested for this number, or it was used");
             case O::Expired:
-                return reply(jsonError(410, "pin-expired", "the PIN expired; request a new one"));
+                return failure(410, "pin-expired", "the PIN expired; request a new one");
             case O::Wrong: {
-                HttpResponse r = jsonError(403, "wrong-pin", "wrong PIN");
-                auto b = json::parse(r.body);
-                b["attempts_left"] = check.attemptsLeft;
-                r.body = b.dump();
-                return reply(std::move(r));
+                Outcome o = failure(403, "wrong-pin",
+                                    "wrong PIN; " + std::to_string(check.attemptsLeft) + " attempts left");
+                o.body["attempts_left"] = check.attemptsLeft;
+                return o;
             }
             case O::Burned:
-                return reply(limitedReply("pin-burned", 1,
-                                          "too many wrong PINs: this PIN is void; request a new one"));
+                return failure(429, "pin-burned", "too many wrong PINs: this PIN is void; request a new one",
+                               1);
             case O::Ok:
                 break;
         }
@@ -292,7 +292,157 @@ struct SmsRegisterModule::Impl : std::enable_shared_from_this<Impl> {
             // Every session so far used a key that is now gone.
             endSessions(jid, std::nullopt, "this number was registered on another device");
         }
-        reply(jsonReply(created ? 201 : 200, {{"jid", jid}, {"device", deviceId}, {"created", created}}));
+        Outcome ok;
+        ok.status = created ? 201 : 200;
+        ok.body = {{"jid", jid}, {"device", deviceId}, {"created", created}};
+        return ok;
+    }
+
+    // ---- the HTTP API ----
+
+    static HttpResponse toHttp(const Outcome& o) {
+        json body = o.body;
+        if (!o.error.empty()) {
+            body["error"] = o.error;
+            body["text"] = o.text;
+        }
+        HttpResponse r = jsonReply(o.status, body);
+        if (o.retryAfter > 0) {
+            r.headers.emplace_back("Retry-After", std::to_string(o.retryAfter));
+        }
+        return r;
+    }
+
+    // POST /v1/register/pin {"phone": "+4915112345678"}
+    void httpPin(const HttpRequest& req, HttpReply reply) {
+        auto body = parseBody(req);
+        if (auto* bad = std::get_if<HttpResponse>(&body)) {
+            return reply(std::move(*bad));
+        }
+        requestPin(stringField(std::get<json>(body), "phone"), req.peer,
+                   [reply](Outcome o) { reply(toHttp(o)); });
+    }
+
+    // POST /v1/register/verify {"phone", "pin", "device_key", "device_name"}
+    void httpVerify(const HttpRequest& req, HttpReply reply) {
+        auto body = parseBody(req);
+        if (auto* bad = std::get_if<HttpResponse>(&body)) {
+            return reply(std::move(*bad));
+        }
+        const json& j = std::get<json>(body);
+        verify(stringField(j, "phone"), stringField(j, "pin"), stringField(j, "device_key"),
+               stringField(j, "device_name").value_or(""), [reply](Outcome o) { reply(toHttp(o)); });
+    }
+
+    // ---- the same over XMPP: XEP-0077 with a XEP-0004 form ----
+
+    static constexpr std::string_view kRegister = "jabber:iq:register";
+    static constexpr std::string_view kData = "jabber:x:data";
+    static constexpr std::string_view kFormType = "urn:xmppd:register:phone";
+
+    xmpp::Element registrationForm() const {
+        xmpp::Element query("query", std::string(kRegister));
+        query.addChild("instructions", std::string(kRegister))
+            .addText(
+                "Enter your phone number in international form (+49...) to receive a PIN by SMS, then submit "
+                "it again with the PIN and a key generated on this device; the key is your password.");
+        auto& x = query.addChild("x", std::string(kData));
+        x.setAttr("type", "form");
+        x.addChild("title", std::string(kData)).addText("Register with your phone number");
+        auto field = [&x](const char* var, const char* type, const char* label,
+                          bool required) -> xmpp::Element& {
+            auto& f = x.addChild("field", std::string(kData));
+            f.setAttr("var", var).setAttr("type", type);
+            if (label) {
+                f.setAttr("label", label);
+            }
+            if (required) {
+                f.addChild("required", std::string(kData));
+            }
+            return f;
+        };
+        field("FORM_TYPE", "hidden", nullptr, false).addChild("value", std::string(kData)).addText(kFormType);
+        field("phone", "text-single", "Phone number", true);
+        field("pin", "text-single", "PIN from the SMS (second step)", false);
+        field("device_key", "text-private", "Device key (second step)", false);
+        field("device_name", "text-single", "Device name", false);
+        return query;
+    }
+
+    static std::optional<std::string> formValue(const xmpp::Element& x, std::string_view var) {
+        for (const auto& f : x.children()) {
+            if (!f.isText() && f.name() == "field" && f.attr("var") == var) {
+                if (const auto* v = f.findChild("value", kData)) {
+                    return v->text();
+                }
+            }
+        }
+        return std::nullopt;
+    }
+
+    static xmpp::Element toStanza(const xmpp::Element& iq, const Outcome& o) {
+        using C = xmpp::StanzaCondition;
+        using T = xmpp::StanzaErrorType;
+        if (o.error.empty()) {
+            xmpp::Element result = xmpp::makeIqResult(iq);
+            if (o.body.contains("jid")) {
+                // The JID the device logs in as, for clients that show it.
+                auto& q = result.addChild("query", std::string(kRegister));
+                q.addChild("username", std::string(kRegister))
+                    .addText(o.body["jid"].get<std::string>().substr(
+                        0, o.body["jid"].get<std::string>().find('@')));
+            }
+            return result;
+        }
+        std::string text =
+            o.text + (o.retryAfter > 0 ? " (retry in " + std::to_string(o.retryAfter) + " s)" : "");
+        xmpp::StanzaError e(C::BadRequest, T::Modify, text);
+        switch (o.status) {
+            case 400:
+                e = xmpp::StanzaError(C::NotAcceptable, T::Modify, text);
+                break;
+            case 403:
+                e = o.error == "wrong-pin" ? xmpp::StanzaError(C::NotAuthorized, T::Auth, text)
+                                           : xmpp::StanzaError(C::NotAllowed, T::Cancel, text);
+                break;
+            case 404:
+            case 410:
+                e = xmpp::StanzaError(C::ItemNotFound, T::Cancel, text);
+                break;
+            case 429:
+                e = xmpp::StanzaError(C::ResourceConstraint, T::Wait, text);
+                break;
+            default:
+                e = xmpp::StanzaError(C::ServiceUnavailable, T::Wait, text);
+        }
+        return xmpp::makeErrorReply(iq, e);
+    }
+
+    void preAuth(const PreAuthRequest& req, const PreAuthReply& reply) {
+        if (req.host != host) {
+            return reply(xmpp::makeErrorReply(req.iq, xmpp::StanzaError(xmpp::StanzaCondition::NotAllowed,
+                                                                        "phone registration is on " + host)));
+        }
+        if (req.iq.attr("type") == "get") {
+            xmpp::Element result = xmpp::makeIqResult(req.iq);
+            result.addChild(registrationForm());
+            return reply(std::move(result));
+        }
+        const xmpp::Element* x = req.payload.findChild("x", kData);
+        if (!x || x->attr("type") != "submit" || formValue(*x, "FORM_TYPE") != std::string(kFormType)) {
+            return reply(xmpp::makeErrorReply(
+                req.iq, xmpp::StanzaError(xmpp::StanzaCondition::BadRequest,
+                                          "submit the registration form (XEP-0004, FORM_TYPE " +
+                                              std::string(kFormType) + ")")));
+        }
+        xmpp::Element iq = req.iq;
+        auto answer = [iq, reply](Outcome o) { reply(toStanza(iq, o)); };
+        auto pin = formValue(*x, "pin");
+        if (!pin || pin->empty()) {
+            return requestPin(formValue(*x, "phone"), req.peerIp, answer);
+        }
+        verify(formValue(*x, "phone"), pin, formValue(*x, "device_key"),
+               formValue(*x, "device_name").value_or(""), answer);
     }
 
     // Ends the account's sessions (only those that logged in with `keyId`,
@@ -432,6 +582,8 @@ std::vector<OptionSpec> SmsRegisterModule::options() {
         {"gateway_timeout", T::Integer, "10", 1, 300, "seconds one send may take"},
         {"message", T::String, "Your {host} code is {pin}", 0, 0,
          "the text sent; {pin} and {host} are replaced"},
+        {"in_band", T::Boolean, "true", 0, 0,
+         "the same flow over XMPP: XEP-0077 in-band registration with a data form, before authentication"},
     };
 }
 
@@ -495,11 +647,16 @@ Registrations SmsRegisterModule::start(ModuleContext& ctx) {
         regs.migrations.push_back(m);
     }
     regs.httpRoutes.push_back({"POST", "/v1/register/pin", [impl](const HttpRequest& req, HttpReply reply) {
-                                   impl->requestPin(req, reply);
+                                   impl->httpPin(req, reply);
                                }});
     regs.httpRoutes.push_back(
         {"POST", "/v1/register/verify",
-         [impl](const HttpRequest& req, HttpReply reply) { impl->verify(req, reply); }});
+         [impl](const HttpRequest& req, HttpReply reply) { impl->httpVerify(req, reply); }});
+    if (o.boolean("in_band")) {
+        regs.preAuthIqs.push_back(
+            {std::string(Impl::kRegister), "<register xmlns='http://jabber.org/features/iq-register'/>",
+             [impl](const PreAuthRequest& req, PreAuthReply reply) { impl->preAuth(req, reply); }});
+    }
     regs.onHook(ctx.hooks.accountRemoved, Band::Default, "sms_register", [impl](const AccountEvent& a) {
         impl->pool->submit([a](storage::Connection& c) {
             try {

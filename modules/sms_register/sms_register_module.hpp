@@ -17,6 +17,7 @@ class SmsRegisterModule final : public Module {
     ~SmsRegisterModule() override;
     static std::vector<OptionSpec> options();
     std::string_view name() const override { return "sms_register"; }
+    std::vector<std::string> xeps() const override { return {"XEP-0077 2.4", "XEP-0004 2.13"}; }
     Registrations start(ModuleContext& ctx) override;
 
     struct Impl;

@@ -19,6 +19,23 @@ void C2sService::accept(Worker& worker, std::shared_ptr<Transport> transport,
     session->start();
 }
 
+void C2sService::setPreAuthIqs(std::vector<PreAuthIq> iqs) {
+    preAuthIqs_ = std::move(iqs);
+    preAuthFeatures_.clear();
+    for (const auto& iq : preAuthIqs_) {
+        preAuthFeatures_ += iq.feature;
+    }
+}
+
+const PreAuthIq* C2sService::preAuthIq(std::string_view ns) const {
+    for (const auto& iq : preAuthIqs_) {
+        if (iq.ns == ns) {
+            return &iq;
+        }
+    }
+    return nullptr;
+}
+
 void C2sService::sessionEnded(C2sSession& session) {
     sessions_.remove(session);
 }

@@ -51,6 +51,9 @@ class C2sService {
 
     void setKeepalive(std::optional<Keepalive> k) { keepalive_ = k; }
     void setStreamFeatures(std::string f) { streamFeatures_ = std::move(f); }
+    void setPreAuthIqs(std::vector<PreAuthIq> iqs);
+    const std::string& preAuthFeatures() const { return preAuthFeatures_; }
+    const PreAuthIq* preAuthIq(std::string_view ns) const;
     const std::string& streamFeatures() const { return streamFeatures_; }
 
     // For sessions.
@@ -76,6 +79,8 @@ class C2sService {
     TlsContext* tls_;
     std::optional<Keepalive> keepalive_;
     std::string streamFeatures_;
+    std::vector<PreAuthIq> preAuthIqs_;
+    std::string preAuthFeatures_;
     std::atomic<uint64_t> nextId_{0};
     SessionRegistry<C2sSession> sessions_;
     std::mutex smMutex_;

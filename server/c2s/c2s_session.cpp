@@ -25,6 +25,7 @@ namespace sasl = xmpp::sasl;
 namespace {
 
 constexpr int kMaxSaslFailures = 5;  // RFC 6120 §6.4.5: a configurable number of retries
+constexpr int kMaxPreAuthIqs = 10;   // per stream, before authentication
 constexpr std::string_view kClient = ns::kClient;
 constexpr size_t kMaxHeldPresence = 1000;  // XEP-0352: beyond this, flush rather than grow
 
@@ -223,6 +224,8 @@ void C2sSession::sendFeatures() {
                 f += "<mechanism>PLAIN</mechanism>";
             }
             f += "</mechanisms>";
+            // XEP-0077 §4: in-band registration, where a module offers it.
+            f += service_.preAuthFeatures();
             if (channelBindingOffered()) {
                 // XEP-0440: the channel-binding types we support.
                 f += "<sasl-channel-binding xmlns='urn:xmpp:sasl-cb:0'>";
@@ -456,8 +459,47 @@ void C2sSession::handlePreAuth(Element& e) {
         saslFailure("aborted");
         return;
     }
+    if (e.name() == "iq" && e.ns() == ns::kClient && state_ == State::Connected &&
+        !(listener_.starttlsRequired && tlsOffered()) && handlePreAuthIq(e)) {
+        return;
+    }
     // RFC 6120 §4.9.3.12: nothing else before authentication.
     streamError(StreamError{StreamCondition::NotAuthorized, "authenticate first"});
+}
+
+bool C2sSession::handlePreAuthIq(const Element& iq) {
+    const Element* payload = iq.firstChildElement();
+    std::string_view type = iq.attr("type");
+    if (!payload || iq.elementCount() != 1 || (type != "get" && type != "set") || !iq.hasAttr("id")) {
+        return false;
+    }
+    const PreAuthIq* handler = service_.preAuthIq(payload->ns());
+    if (!handler) {
+        return false;
+    }
+    // A bound on what an unauthenticated stream may ask for.
+    if (++preAuthIqs_ > kMaxPreAuthIqs) {
+        streamError(StreamError{StreamCondition::PolicyViolation, "too many requests before authentication"});
+        return true;
+    }
+    std::string peer(transport_->peer());
+    auto colon = peer.rfind(':');
+    PreAuthRequest request{iq, *payload, host_, colon == std::string::npos ? peer : peer.substr(0, colon),
+                           transport_->isTls()};
+    std::weak_ptr<Session> weak = shared_from_this();
+    Worker* worker = &worker_;
+    handler->handler(request, [weak, worker](Element answer) {
+        worker->post([weak, answer = std::move(answer)] {
+            auto self = std::static_pointer_cast<C2sSession>(weak.lock());
+            if (!self || self->state_ != State::Connected) {
+                return;
+            }
+            std::string out;
+            xmpp::serialize(answer, out, ns::kClient);
+            self->sendRaw(out);
+        });
+    });
+    return true;
 }
 
 void C2sSession::saslFailure(std::string_view condition, std::string_view text) {

@@ -109,6 +109,8 @@ class C2sSession final : public Session, public TransportHandler, public xmpp::S
     void handleSaslResponse(const xmpp::Element& response);
     void scramClientFirst(std::string message);
     void saslFailure(std::string_view condition, std::string_view text = {});
+    // XEP-0077: an iq a module answers before authentication; false when none does.
+    bool handlePreAuthIq(const xmpp::Element& iq);
     void saslSuccess(const std::string& username, std::string additional, std::string keyId);
     void handleBinding(xmpp::Element& e);
     void bind(const std::string& resource, const std::string& iqId);
@@ -159,6 +161,7 @@ class C2sSession final : public Session, public TransportHandler, public xmpp::S
     std::shared_ptr<const xmpp::Element> lastPresence_;  // for probes (RFC 6121 §4.3)
     int priority_ = 0;
     int saslFailures_ = 0;
+    uint8_t preAuthIqs_ = 0;  // iqs answered before authentication (XEP-0077)
     std::string host_;
     std::string streamId_;
     xmpp::Jid jid_;
