@@ -30,7 +30,7 @@ TEST_CASE("a minimal config gets the defaults") {
 
 TEST_CASE("the shipped conf/xmppd.yml is valid") {
     auto testling = loadConfig(XMPPD_SOURCE_DIR "/conf/xmppd.yml", moduleSchemas());
-    CHECK(testling.listeners.size() == 2);
+    CHECK(testling.listeners.size() == 3);
     CHECK(testling.modules.size() >= 4);
 }
 
