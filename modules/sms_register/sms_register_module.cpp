@@ -522,6 +522,16 @@ struct SmsRegisterModule::Impl : std::enable_shared_from_this<Impl> {
                                   " sessions ended)\n");
                  });
              }});
+        regs.commands.push_back({"sms_gateway_stats",
+                                 {},
+                                 "Text messages sent, failed (after retries) and retried by the SMS gateway",
+                                 [self](const std::vector<std::string>&, AdminReply reply) {
+                                     const auto& n = sms::gatewayCounters();
+                                     reply(0, "gateway: " + std::string(self->gateway->name()) +
+                                                  "\nsent: " + std::to_string(n.sent.load()) +
+                                                  "\nfailed: " + std::to_string(n.failed.load()) +
+                                                  "\nretried: " + std::to_string(n.retried.load()) + "\n");
+                                 }});
         regs.commands.push_back(
             {"pending_pins",
              {},

@@ -107,3 +107,5 @@ def test_a_provider_failure_is_retried_then_503_and_does_not_count(server):
         assert response.status == 202, body
     assert response.status == 429 and body["error"] == "pin-outstanding", body
     assert "Retry-After" in dict(response.getheaders())
+    stats = server.ctl("sms_gateway_stats").stdout
+    assert "gateway: http" in stats and "failed: 1" in stats and "retried: 1" in stats, stats
