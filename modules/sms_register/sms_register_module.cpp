@@ -27,6 +27,9 @@ using nlohmann::json;
 
 namespace {
 
+constexpr size_t kMinKeyBytes = 16;
+constexpr size_t kMaxKeyBytes = 1023;
+
 int64_t now() {
     return std::chrono::duration_cast<std::chrono::seconds>(
                std::chrono::system_clock::now().time_since_epoch())
@@ -216,10 +219,13 @@ struct SmsRegisterModule::Impl : std::enable_shared_from_this<Impl> {
                         "\"pin\" must be the " + std::to_string(limits.pinLength) + " digits sent by SMS"));
         }
         // The key is the account's password from now on: a client-generated
-        // secret, long enough not to be guessed.
-        if (!key || key->size() < 16 || key->size() > 1024 || !xmpp::sasl::saslPrep(*key)) {
-            return done(
-                failure(400, "bad-request", "\"device_key\" must be a string of 16 to 1024 characters"));
+        // secret, long enough not to be guessed, and short enough for every
+        // mechanism it logs in with: SASL PLAIN takes at most 1023 bytes per
+        // field (xmpp/sasl/plain.cpp), so a longer key could only use SCRAM.
+        if (!key || key->size() < kMinKeyBytes || key->size() > kMaxKeyBytes || !xmpp::sasl::saslPrep(*key)) {
+            return done(failure(400, "bad-request",
+                                "\"device_key\" must be a string of " + std::to_string(kMinKeyBytes) +
+                                    " to " + std::to_string(kMaxKeyBytes) + " bytes"));
         }
         if (name.size() > 64 || !xmpp::sasl::isValidUtf8(name)) {
             return done(failure(400, "bad-request", "\"device_name\" must be UTF-8 of at most 64 bytes"));
