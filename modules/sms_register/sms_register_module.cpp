@@ -187,16 +187,28 @@ struct SmsRegisterModule::Impl : std::enable_shared_from_this<Impl> {
                         return done(std::move(sent));
                     }
                     spdlog::warn("sms_register: no PIN could be sent to {}: {}", phone, error);
-                    // Not the user's fault: the attempt does not count against them.
-                    self->pool->submit([self, phone, ip, at](storage::Connection& c) {
-                        try {
-                            sms::withdrawPin(c, self->host, phone, ip, at);
-                        } catch (const storage::Error& e) {
-                            spdlog::warn("sms_register: withdrawing the PIN of {}: {}", phone, e.what());
-                        }
-                    });
-                    done(failure(503, "gateway-failed", "the text message could not be sent; try again later",
-                                 30));
+                    // Not the user's fault: the attempt does not count against
+                    // them. The answer waits for the withdrawal, so that a
+                    // retry right after the 503 finds neither the PIN nor the
+                    // request (else it could be refused as pin-outstanding).
+                    auto failed = failure(503, "gateway-failed",
+                                          "the text message could not be sent; try again later", 30);
+                    bool withdrawing =
+                        self->pool->submit([self, phone, ip, at, done, failed](storage::Connection& c) {
+                            try {
+                                storage::Transaction tx(c);
+                                sms::withdrawPin(c, self->host, phone, ip, at);
+                                tx.commit();
+                            } catch (const storage::Error& e) {
+                                spdlog::warn("sms_register: withdrawing the PIN of {}: {}", phone, e.what());
+                            }
+                            done(failed);
+                        });
+                    if (!withdrawing) {
+                        spdlog::warn("sms_register: the PIN of {} could not be withdrawn: storage is busy",
+                                     phone);
+                        done(failed);
+                    }
                 });
         });
         if (!queued) {
