@@ -50,6 +50,20 @@ std::pair<int64_t, int64_t> recent(storage::Connection& c, bool byIp, const std:
     return {row.integer(0), row[1] ? row.integer(1) : now};
 }
 
+// PostgreSQL runs jobs on several connections at once, and a transaction
+// there does not see what a concurrent one has not committed yet. Without a
+// lock, concurrent PIN requests would each count the limits without the
+// others and all be granted, and two for one number would collide on the
+// primary key. All PIN requests of a host queue for one lock held to the
+// end of the transaction: there are few of them and they are short. (SQLite
+// has one connection, which serialises everything already.)
+void lockRequests(storage::Connection& c, const std::string& host) {
+    if (c.dialect() == storage::Dialect::Postgres) {
+        // The first key is the module's own ("smsr"), apart from other locks.
+        c.exec("SELECT pg_advisory_xact_lock(1936552818, hashtext($1))", {host});
+    }
+}
+
 }  // namespace
 
 std::span<const storage::Migration> migrations() {
@@ -71,6 +85,7 @@ std::string randomPin(int length) {
 
 PinRequest requestPin(storage::Connection& c, const std::string& host, const std::string& phone,
                       const std::string& ip, const PinLimits& limits, int64_t now) {
+    lockRequests(c, host);
     // The table holds one hour of history and no more.
     c.exec("DELETE FROM sms_requests WHERE host = $1 AND at <= $2", {host, std::to_string(now - kHour)});
     PinRequest out;
@@ -120,9 +135,20 @@ void withdrawPin(storage::Connection& c, const std::string& host, const std::str
 PinCheck checkPin(storage::Connection& c, const std::string& host, const std::string& phone,
                   const std::string& pin, const PinLimits& limits, int64_t now) {
     PinCheck out;
+    // Locked on PostgreSQL until the transaction ends: concurrent checks of
+    // one number take turns, each seeing the attempts counted and the PIN
+    // removed by the one before. Else each of a burst of guesses would read
+    // the same count (more guesses than maxAttempts) and a burst of right
+    // PINs would each be Ok (one PIN, several devices).
     auto r =
-        c.exec("SELECT pin_hash, salt, expires_at, attempts FROM sms_pins WHERE host = $1 AND phone = $2",
-               {host, phone});
+        c.dialect() == storage::Dialect::Postgres
+            ? c.exec(
+                  "SELECT pin_hash, salt, expires_at, attempts FROM sms_pins WHERE host = $1 AND phone = $2 "
+                  "FOR UPDATE",
+                  {host, phone})
+            : c.exec(
+                  "SELECT pin_hash, salt, expires_at, attempts FROM sms_pins WHERE host = $1 AND phone = $2",
+                  {host, phone});
     if (r.rows.empty()) {
         out.outcome = PinCheck::Outcome::NoPin;
         return out;
