@@ -4,4 +4,5 @@
 set(MODULES_TEST_SOURCES
   modules/mam_store_test.cpp
   modules/mam_protocol_test.cpp
+  modules/sms_register_test.cpp
 )
