@@ -170,24 +170,29 @@ void Accounts::changePassword(std::string username, std::string host, std::strin
     }
     runStatus("change password", *user + "@" + host, replyTo, done,
               [this, u = *user, host, p = *pass](storage::Connection& c) {
-                  auto fresh = makeAccount(host, u, p, iterations_);
-                  // Device keys were derived with the account's salt and
-                  // iterations: keep them, so those keys keep working.
-                  auto old = storage::accounts::find(c, host, u);
-                  if (old && !storage::accounts::keys(c, host, u).empty()) {
-                      auto salt = sasl::base64Decode(old->salt).value_or("");
-                      auto it = static_cast<uint32_t>(old->iterations);
-                      auto sha1 = sasl::deriveScramCredentials(ScramHash::Sha1, p, salt, it);
-                      auto sha256 = sasl::deriveScramCredentials(ScramHash::Sha256, p, salt, it);
-                      fresh.salt = old->salt;
-                      fresh.iterations = old->iterations;
-                      fresh.storedKeySha1 = sasl::base64Encode(sha1.storedKey);
-                      fresh.serverKeySha1 = sasl::base64Encode(sha1.serverKey);
-                      fresh.storedKeySha256 = sasl::base64Encode(sha256.storedKey);
-                      fresh.serverKeySha256 = sasl::base64Encode(sha256.serverKey);
-                  }
-                  return storage::accounts::updateCredentials(c, fresh) ? Status::Ok : Status::NotFound;
+                  return changePasswordIn(c, host, u, p) ? Status::Ok : Status::NotFound;
               });
+}
+
+bool Accounts::changePasswordIn(storage::Connection& c, const std::string& host, const std::string& u,
+                                const std::string& p) {
+    auto fresh = makeAccount(host, u, p, iterations_);
+    // Device keys were derived with the account's salt and iterations: keep
+    // them, so those keys keep working.
+    auto old = storage::accounts::find(c, host, u);
+    if (old && !storage::accounts::keys(c, host, u).empty()) {
+        auto salt = sasl::base64Decode(old->salt).value_or("");
+        auto it = static_cast<uint32_t>(old->iterations);
+        auto sha1 = sasl::deriveScramCredentials(ScramHash::Sha1, p, salt, it);
+        auto sha256 = sasl::deriveScramCredentials(ScramHash::Sha256, p, salt, it);
+        fresh.salt = old->salt;
+        fresh.iterations = old->iterations;
+        fresh.storedKeySha1 = sasl::base64Encode(sha1.storedKey);
+        fresh.serverKeySha1 = sasl::base64Encode(sha1.serverKey);
+        fresh.storedKeySha256 = sasl::base64Encode(sha256.storedKey);
+        fresh.serverKeySha256 = sasl::base64Encode(sha256.serverKey);
+    }
+    return storage::accounts::updateCredentials(c, fresh);
 }
 
 void Accounts::remove(std::string username, std::string host, Worker* replyTo,

@@ -59,6 +59,11 @@ class Accounts {
     // did (accountCreated has run).
     bool createIn(storage::Connection& c, const std::string& host, const std::string& username,
                   std::string_view password);
+    // Replaces the account's own password (keeping salt and iterations
+    // while it has keys); false if there is no such account. `password` is
+    // already SASLprep'd.
+    bool changePasswordIn(storage::Connection& c, const std::string& host, const std::string& username,
+                          const std::string& password);
     // Stores (or replaces) a key of an existing account, derived with the
     // account's salt and iterations so one SCRAM exchange checks them all.
     // False if there is no such account or the secret is not valid SASLprep.

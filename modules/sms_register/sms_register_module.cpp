@@ -271,6 +271,13 @@ struct SmsRegisterModule::Impl : std::enable_shared_from_this<Impl> {
                     accounts->createIn(c, host, user, xmpp::sasl::base64Encode(xmpp::sasl::randomBytes(32)));
                 if (!multiDevice) {
                     revoked = storage::accounts::removeKeys(c, host, user);
+                    if (!created) {
+                        // An account that predates its phone registration
+                        // (made by an administrator) loses its password too:
+                        // from now on only the new device logs in.
+                        accounts->changePasswordIn(c, host, user,
+                                                   xmpp::sasl::base64Encode(xmpp::sasl::randomBytes(32)));
+                    }
                 }
                 if (!accounts->putKeyIn(c, host, user, deviceId, name, key)) {
                     throw storage::Error(storage::Error::Kind::Other, "the account vanished");

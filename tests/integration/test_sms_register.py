@@ -372,3 +372,17 @@ def test_gateway_failure_is_503_and_does_not_count(server):
     r = api.request_pin(phone)
     assert r.status == 202, r
     assert api.verify(phone, GATEWAY.last_pin(phone), device_key("after")).status == 201
+
+
+def test_an_account_made_before_its_phone_registration_loses_its_password(server):
+    """devices: single means only the newest device logs in: an account the
+    administrator made with that number's name keeps nothing of its own."""
+    api = Api(server)
+    phone = new_number()
+    assert server.ctl("register", phone[1:], "localhost", "admin-made-pw").returncode == 0
+    assert plain_auth(server, phone[1:], "admin-made-pw") == "success"
+    key = device_key("later")
+    body = api.register(GATEWAY, phone, key, "Pixel 9", expect=200)
+    assert body["created"] is False
+    assert plain_auth(server, phone[1:], "admin-made-pw") == "failure"
+    assert plain_auth(server, phone[1:], key) == "success"
