@@ -615,6 +615,8 @@ std::vector<OptionSpec> SmsRegisterModule::options() {
         {"gateway_retries", T::Integer, "2", 0, 10,
          "further attempts after a failed send, 1 s, 2 s, 4 s ... apart"},
         {"gateway_timeout", T::Integer, "10", 1, 300, "seconds one send may take"},
+        {"gateway_max_concurrent", T::Integer, "8", 1, 1000,
+         "text messages being sent at once; beyond, a request gets 503 at once"},
         {"message", T::String, "Your {host} code is {pin}", 0, 0,
          "the text sent; {pin} and {host} are replaced"},
         {"in_band", T::Boolean, "true", 0, 0,
@@ -660,6 +662,7 @@ Registrations SmsRegisterModule::start(ModuleContext& ctx) {
     gw.command = o.string("gateway_command");
     gw.retries = static_cast<int>(o.integer("gateway_retries"));
     gw.timeout = static_cast<int>(o.integer("gateway_timeout"));
+    gw.maxConcurrent = static_cast<int>(o.integer("gateway_max_concurrent"));
     gw.url = o.string("gateway_url");
     gw.body = o.string("gateway_body");
     gw.contentType = o.string("gateway_content_type");
