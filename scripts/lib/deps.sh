@@ -55,6 +55,9 @@ xmppd_build() {
   # Paths relative to the checkout in ccache's keys: another clone of the
   # repository on this machine reuses the objects.
   export CCACHE_BASEDIR="$XMPPD_ROOT"
+  # With -g, ccache also hashes the build directory unless told not to;
+  # a fresh clone (CI) then hits the objects of the previous one.
+  export CCACHE_NOHASHDIR=1
   if [ ! -f "$dir/build.ninja" ]; then
     cmake -S "$XMPPD_ROOT" -B "$dir" -G Ninja "$@"
   fi
