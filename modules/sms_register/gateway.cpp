@@ -240,17 +240,20 @@ std::unique_ptr<SmsGateway> makeCommandGateway(const GatewayConfig& config) {
     return std::make_unique<CommandGateway>(config);
 }
 
+std::string fillTemplate(std::string text,
+                         std::initializer_list<std::pair<std::string_view, std::string>> values) {
+    for (const auto& [key, value] : values) {
+        for (size_t at = text.find(key); at != std::string::npos; at = text.find(key, at + value.size())) {
+            text.replace(at, key.size(), value);
+        }
+    }
+    return text;
+}
+
 std::string fillBody(const GatewayConfig& config, const std::string& phone, const std::string& text) {
     bool json = config.contentType.find("json") != std::string::npos;
     auto escape = [json](const std::string& v) { return json ? jsonEscape(v) : formEscape(v); };
-    std::string out = config.body;
-    for (const auto& [key, value] :
-         {std::pair<std::string, std::string>{"{phone}", escape(phone)}, {"{text}", escape(text)}}) {
-        for (size_t at = out.find(key); at != std::string::npos; at = out.find(key, at + value.size())) {
-            out.replace(at, key.size(), value);
-        }
-    }
-    return out;
+    return fillTemplate(config.body, {{"{phone}", escape(phone)}, {"{text}", escape(text)}});
 }
 
 std::unique_ptr<SmsGateway> makeHttpGateway(const GatewayConfig& config) {

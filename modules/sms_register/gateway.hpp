@@ -2,8 +2,11 @@
 
 #include <atomic>
 #include <functional>
+#include <initializer_list>
 #include <memory>
 #include <string>
+#include <string_view>
+#include <utility>
 #include <vector>
 
 namespace xmppd::sms {
@@ -42,6 +45,10 @@ std::unique_ptr<SmsGateway> makeCommandGateway(const GatewayConfig& config);
 // POSTs to an SMS provider's HTTPS API (Twilio-style form or a JSON body);
 // any 2xx status is success.
 std::unique_ptr<SmsGateway> makeHttpGateway(const GatewayConfig& config);
+// Replaces every occurrence of each key in `text` with its value, key by key
+// in the order given (a value is not searched for its own key again).
+std::string fillTemplate(std::string text,
+                         std::initializer_list<std::pair<std::string_view, std::string>> values);
 // Fills a body template for a content type; exposed for tests.
 std::string fillBody(const GatewayConfig& config, const std::string& phone, const std::string& text);
 // Throws std::invalid_argument for an unknown kind or a missing command or url.

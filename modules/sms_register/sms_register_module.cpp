@@ -107,14 +107,7 @@ struct SmsRegisterModule::Impl : std::enable_shared_from_this<Impl> {
     std::string localpartFor(const std::string& e164) const { return digitsOnly ? e164.substr(1) : e164; }
 
     std::string textFor(const std::string& pin) const {
-        std::string text = messageTemplate;
-        for (auto [key, value] : {std::pair<std::string, std::string>{"{pin}", pin}, {"{host}", host}}) {
-            for (size_t at = text.find(key); at != std::string::npos;
-                 at = text.find(key, at + value.size())) {
-                text.replace(at, key.size(), value);
-            }
-        }
-        return text;
+        return sms::fillTemplate(messageTemplate, {{"{pin}", pin}, {"{host}", host}});
     }
 
     // What became of a request, for either protocol: an HTTP status with a
@@ -599,8 +592,8 @@ std::vector<OptionSpec> SmsRegisterModule::options() {
         {"countries_allow", T::String, "", 0, 0, "comma-separated ISO country codes taken (empty: all)"},
         {"countries_deny", T::String, "", 0, 0, "comma-separated ISO country codes refused"},
         {"gateway", T::String, "log", 0, 0,
-         "log (development only: the PIN goes to the server log) or command (runs gateway_command PHONE "
-         "TEXT)"},
+         "log (development only: the PIN goes to the server log), command (runs gateway_command PHONE "
+         "TEXT) or http (POSTs gateway_body to gateway_url)"},
         {"gateway_command", T::String, "", 0, 0, "the program the command gateway runs"},
         {"gateway_url", T::String, "", 0, 0, "http gateway: the provider's address the POST goes to"},
         {"gateway_body", T::String, "To={phone}&Body={text}", 0, 0,

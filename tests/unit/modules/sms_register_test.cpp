@@ -10,6 +10,7 @@
 #include <thread>
 #include <variant>
 
+#include "modules/sms_register/gateway.hpp"
 #include "modules/sms_register/phone.hpp"
 #include "modules/sms_register/pins.hpp"
 #include "tests/unit/storage/test_db.hpp"
@@ -417,4 +418,18 @@ STORAGE_TEST_CASE("sms pins: the number of an account, recorded and forgotten", 
     CHECK(removePhoneAccount(*c, kHost, "4915112345678") == 1);
     CHECK(removePhoneAccount(*c, kHost, "4915112345678") == 0);
     CHECK(removePhoneAccount(*c, "example.com", "4915112345678") == 1);
+}
+
+TEST_CASE("sms gateway: a body template is filled and escaped for its content type",
+          "[modules][sms_register]") {
+    GatewayConfig config;
+    config.body = "To={phone}&Body={text}";
+    CHECK(fillBody(config, "+4915112345678", "code 01967 & more") ==
+          "To=%2B4915112345678&Body=code%2001967%20%26%20more");
+    config.contentType = "application/json";
+    config.body = R"({"to":"{phone}","text":"{text}"})";
+    CHECK(fillBody(config, "+4915112345678", "say \"hi\"\n") ==
+          R"({"to":"+4915112345678","text":"say \"hi\"\u000a"})");
+    CHECK(fillTemplate("{pin}/{pin} on {host}", {{"{pin}", "123"}, {"{host}", "example.org"}}) ==
+          "123/123 on example.org");
 }
